@@ -39,12 +39,12 @@ def print_json(obj) -> None:
     sys.stdout.write("\n")
 
 
-def parse_range(text: str | None) -> tuple[int, int] | None:
-    """'A:B' -> (A, B); None passes through."""
+def parse_range(text: str | None) -> tuple[int, int | None] | None:
+    """'A:B' -> (A, B) with B None for 'A:' (to the end); None passes through."""
     if text is None:
         return None
     try:
         a, b = text.split(":")
-        return int(a or 0), int(b) if b else -0 or None
+        return int(a) if a else 0, int(b) if b else None
     except ValueError:
         raise SpikeSciError(f"bad frame range '{text}' (expected A:B)") from None

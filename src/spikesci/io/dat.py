@@ -75,6 +75,8 @@ def _frame_range(frames, total: int) -> tuple[int, int]:
         stop = total if frames.stop is None else frames.stop
     else:
         start, stop = frames
+        start = 0 if start is None else start
+        stop = total if stop is None else stop
     if start < 0:
         start += total
     if stop < 0:

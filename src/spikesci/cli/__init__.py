@@ -18,7 +18,8 @@ COMMAND_MODULES = (
     "spikesci.cli.files",  # info, simulate, reconstruct
     "spikesci.cli.demo",
     "spikesci.cli.archive",  # pack, unpack
-    "spikesci.cli.learned",  # train, encode, decode
+    "spikesci.cli.learned",  # train
+    "spikesci.cli.codec",  # encode, decode, bench codec
     "spikesci.cli.tasks",  # classify
     "spikesci.cli.benches",  # bench ...
 )

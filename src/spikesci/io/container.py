@@ -58,7 +58,8 @@ class ContainerWriter:
     def write_chunk(self, payload: bytes) -> None:
         index = len(self._entries)
         offset = self._fh.tell()
-        self._fh.write(_CHUNK.pack(CHUNK_TAG, index, len(payload), _chunk_crc(self.stream_id, index, payload)))
+        crc = _chunk_crc(self.stream_id, index, payload)
+        self._fh.write(_CHUNK.pack(CHUNK_TAG, index, len(payload), crc))
         self._fh.write(payload)
         self._entries.append((offset, len(payload)))
         self.bytes_written += _CHUNK.size + len(payload)
@@ -97,6 +98,13 @@ class ContainerReader:
         if not self.path.is_file():
             raise ContainerError(f"{self.path}: no such file")
         self._fh = open(self.path, "rb")
+        try:
+            self._read_header(magic, versions, kind)
+        except BaseException:
+            self._fh.close()  # a refused file must not leak its handle
+            raise
+
+    def _read_header(self, magic: bytes, versions: tuple[int, ...], kind: str) -> None:
         self.size = self.path.stat().st_size
         name = self.path.name
         pre = self._fh.read(_PREAMBLE.size)

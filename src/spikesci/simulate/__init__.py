@@ -9,13 +9,35 @@ from spikesci.simulate.camera import (
     rate_to_luminance,
     simulate_spikes,
 )
+from spikesci.simulate.images import HELDOUT, list_images, load_image
+from spikesci.simulate.scenes import (
+    FAST,
+    SLOW,
+    STATIC,
+    Scene,
+    SceneConfig,
+    make_scene,
+    preset,
+    render_luminance,
+)
 
 __all__ = [
     "DEFAULT_WHITE_RATE",
+    "FAST",
+    "HELDOUT",
     "NOISY",
+    "SLOW",
+    "STATIC",
     "CameraConfig",
     "IFCamera",
+    "Scene",
+    "SceneConfig",
+    "list_images",
+    "load_image",
     "luminance_to_rate",
+    "make_scene",
+    "preset",
     "rate_to_luminance",
+    "render_luminance",
     "simulate_spikes",
 ]

@@ -1,0 +1,1 @@
+"""Benchmarks behind `spikesci bench ...` that compare whole pipelines (the paradigm comparison)."""

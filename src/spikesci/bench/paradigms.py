@@ -1,0 +1,381 @@
+"""CTA vs ATC vs CAAS on a clip: where in the pipeline should the bits be spent? (paper Sections III-C, V-C)
+
+- CTA (code, then analyse): spike frames as 0/255 grey video through a conventional codec (several qualities,
+  and losslessly), decoded, re-binarized (> 127), then reconstructed (TFP / TFI / net).
+- ATC (analyse, then code): reconstruct first, one image every `stride` spike frames, then code that image
+  sequence with the conventional codecs.
+- CAAS (code features, analyse in the cloud): spikesci's own learned codec through the `spikesci.sci` facade.
+
+Every point's rate is real coded bytes over the whole clip: bpp = 8 * bytes / (H * W * spike frames), so all
+three paradigms share one axis. Quality is PSNR / SSIM of the decoded reconstruction against ground truth at
+the evaluation frames or, for a clip without ground truth (a real recording), against the uncompressed `net`
+reconstruction of the same clip (the no-reference view; TFP when no `net` model is installed).
+A method whose parts are missing (an encoder, the `net` model, the facade) is skipped with a reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from spikesci.baselines import get_codec
+from spikesci.errors import SpikeSciError
+from spikesci.metrics import psnr, ssim
+from spikesci.reconstruct import DEFAULT_WINDOW, tfi, tfp
+from spikesci.simulate.camera import DEFAULT_WHITE_RATE
+
+DEFAULT_STRIDE = 8  # spike frames between reconstructed images, when the learned codec does not say
+RECONSTRUCTORS = ("tfp", "tfi", "net")
+# CTA codes binary noise-like frames: useful qualities sit lower on each codec's scale than for images.
+CTA_QUALITIES = {"x264": (8, 14, 20, 26, 32), "x265": (8, 14, 20, 26, 32), "svt-av1": (8, 18, 28, 38, 48),
+                 "vp9": (8, 18, 28, 38, 48), "vvc": (8, 14, 20, 26, 32), "aom-av1": (8, 18, 28, 38, 48)}
+
+Reconstructor = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (spikes, frames) -> (N, H, W) in [0, 1]
+
+
+class MethodUnavailable(SpikeSciError):
+    """A part a method needs (model, facade, encoder) is not installed: the method is skipped."""
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Spikes (T, H, W) uint8 0/1 and, when known, ground truth images (N, H, W) in [0, 1] at `truth_frames`."""
+
+    name: str
+    spikes: np.ndarray
+    truth: np.ndarray | None = None
+    truth_frames: np.ndarray | None = None
+    white_rate: float = DEFAULT_WHITE_RATE
+
+
+@dataclass(frozen=True)
+class ParadigmConfig:
+    """What to compare. Qualities default to each codec's list (ATC) or CTA_QUALITIES, first `points` of them."""
+
+    codecs: tuple[str, ...] = ("x264", "x265", "svt-av1", "vp9", "vvc")
+    lossless: tuple[str, ...] = ("ffv1",)  # lossless CTA anchors (one point each)
+    reconstructors: tuple[str, ...] = RECONSTRUCTORS
+    paradigms: tuple[str, ...] = ("CTA", "ATC", "CAAS")
+    points: int = 5
+    cta_qualities: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    atc_qualities: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    gop: int = 8  # images per group of pictures (ATC), as the learned codec's GOP; CTA uses gop * stride frames
+    stride: int | None = None  # None: the learned codec's stride, else DEFAULT_STRIDE
+    window: int = DEFAULT_WINDOW  # TFP window
+    max_eval: int = 4  # evaluation frames per clip (nearest the middle), to bound reconstruction time
+    preset: str | None = None  # encoder speed preset for every codec (None: each codec's default)
+    caas_qualities: tuple | None = None  # None: every quality of the facade
+
+
+@dataclass
+class Point:
+    paradigm: str
+    method: str
+    bpp: float
+    psnr: float
+    ssim: float
+    clip: str
+    setting: str
+    bytes: int
+    reference: str  # "truth", "net" or "tfp" (no-reference view)
+    seconds: float
+
+
+# ---------------------------------------------------------------- reconstructions
+
+
+def make_reconstructor(name: str, window: int = DEFAULT_WINDOW, white_rate: float = DEFAULT_WHITE_RATE
+                       ) -> Reconstructor:
+    """TFP / TFI / net at given spike frames; raises MethodUnavailable for `net` without a model."""
+    if name == "tfp":
+        return lambda spikes, frames: np.stack([tfp(spikes, int(f), window, white_rate) for f in frames])
+    if name == "tfi":
+        return lambda spikes, frames: np.stack([tfi(spikes, int(f), white_rate) for f in frames])
+    if name == "net":
+        return _net_reconstructor()
+    raise SpikeSciError(f"unknown reconstruction '{name}' (choose from {', '.join(RECONSTRUCTORS)})")
+
+
+def _net_reconstructor() -> Reconstructor:
+    try:
+        from spikesci.models.zoo import load_perception
+
+        model = load_perception()
+    except (ImportError, FileNotFoundError, SpikeSciError, AttributeError) as exc:
+        raise MethodUnavailable(f"net reconstruction unavailable ({type(exc).__name__}: {exc})") from None
+    params = inspect.signature(model.reconstruct).parameters
+    key = next((k for k in ("frames", "centers", "center", "frame") if k in params), None)
+
+    def run(spikes: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        if key in ("frames", "centers"):
+            out = model.reconstruct(spikes, **{key: np.asarray(frames)})
+        elif key is not None:
+            return np.stack([_as_images(model.reconstruct(spikes, **{key: int(f)}), [f])[0] for f in frames])
+        else:
+            out = model.reconstruct(spikes)
+        return _as_images(out, frames, spikes.shape[0])
+
+    return run
+
+
+def _as_images(out, frames, total: int | None = None) -> np.ndarray:
+    """Normalise a model's output (array, (images, frames) or an object with .images/.frames) at `frames`."""
+    got_frames = None
+    if hasattr(out, "images"):
+        out, got_frames = out.images, getattr(out, "frames", None)
+    elif isinstance(out, tuple) and len(out) == 2:
+        out, got_frames = out
+    if hasattr(out, "detach"):
+        out = out.detach().cpu().numpy()
+    images = np.asarray(out, dtype=np.float32)
+    images = images.reshape((-1,) + images.shape[-2:])
+    frames = np.asarray(frames)
+    if got_frames is not None:
+        return images[nearest(np.asarray(got_frames), frames)]
+    if images.shape[0] == len(frames):
+        return images
+    if total is not None and images.shape[0] == total:
+        return images[frames]
+    raise SpikeSciError(f"net returned {images.shape[0]} images for {len(frames)} requested frames")
+
+
+def nearest(available: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Index into `available` of the entry nearest each wanted frame."""
+    return np.abs(np.asarray(available)[None, :] - np.asarray(wanted)[:, None]).argmin(axis=1)
+
+
+# ---------------------------------------------------------------- frames and scoring
+
+
+def image_grid(frames: int, stride: int, anchor: int) -> np.ndarray:
+    """Spike frames of the image sequence: every `stride` frames, through `anchor` (a ground-truth frame)."""
+    return np.arange(anchor % stride, frames, stride)
+
+
+@dataclass
+class Evaluation:
+    """Where a clip is scored and against what."""
+
+    grid: np.ndarray  # centres of the ATC image sequence
+    frames: np.ndarray  # evaluation frames (a subset of the grid)
+    reference: np.ndarray  # (N, H, W) images the methods are scored against
+    kind: str  # "truth", "net" or "tfp"
+    by_frame: dict = field(default_factory=dict)  # extra reference images at other frames (CAAS)
+    make_reference: Reconstructor | None = None
+
+
+def plan(clip: Clip, stride: int, max_eval: int, reference_maker: Reconstructor | None, kind: str) -> Evaluation:
+    t = clip.spikes.shape[0]
+    if clip.truth is not None:
+        truth_frames = np.asarray(clip.truth_frames)
+        anchor = int(truth_frames[len(truth_frames) // 2])
+        grid = image_grid(t, stride, anchor)
+        usable = np.intersect1d(grid, truth_frames)
+    else:
+        grid = image_grid(t, stride, t // 2)
+        usable = grid
+    if usable.size == 0:
+        raise SpikeSciError(f"{clip.name}: no ground-truth frame inside the clip")
+    order = np.argsort(np.abs(usable - t // 2), kind="stable")
+    frames = np.sort(usable[order[:max_eval]])
+    if clip.truth is not None:
+        ref = np.asarray(clip.truth, np.float32)[nearest(clip.truth_frames, frames)]
+        return Evaluation(grid, frames, ref, "truth")
+    ref = reference_maker(clip.spikes, frames)
+    return Evaluation(grid, frames, ref, kind, make_reference=reference_maker)
+
+
+def score(images: np.ndarray, frames: np.ndarray, clip: Clip, ev: Evaluation) -> tuple[float, float]:
+    """Mean PSNR / SSIM over the evaluation frames, from images sitting at spike `frames`.
+
+    A method whose images sit elsewhere (CAAS) is scored with its image nearest each evaluation frame, against
+    the reference at that image's own frame where one exists (truth at every frame, no-reference view), else
+    against the single ground-truth frame.
+    """
+    images, frames = np.asarray(images, np.float32), np.asarray(frames)
+    if np.array_equal(frames, ev.frames):
+        picked, refs = images, ev.reference
+    else:
+        idx = nearest(frames, ev.frames)
+        picked, at = images[idx], frames[idx]
+        if clip.truth is not None and len(clip.truth_frames) > 1:
+            refs = np.asarray(clip.truth, np.float32)[nearest(clip.truth_frames, at)]
+        elif clip.truth is not None:
+            refs = ev.reference
+        else:
+            key = tuple(int(f) for f in at)
+            if key not in ev.by_frame:
+                ev.by_frame[key] = ev.make_reference(clip.spikes, at)
+            refs = ev.by_frame[key]
+    picked = np.clip(picked, 0.0, 1.0)
+    ps = [psnr(a, b, data_range=1.0) for a, b in zip(picked, refs)]
+    ss = [ssim(a, b, data_range=1.0) for a, b in zip(picked, refs)]
+    return float(np.mean(ps)), float(np.mean(ss))
+
+
+# ---------------------------------------------------------------- the three paradigms
+
+
+def _qualities(codec, table: dict, defaults: dict | None, points: int) -> tuple:
+    if codec.name in table:
+        return tuple(table[codec.name])
+    base = (defaults or {}).get(codec.name, codec.qualities)
+    return tuple(base[:points])
+
+
+def cta_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation, stride: int) -> Iterator[Callable]:
+    """One job per (codec, quality): code the spike video once, reconstruct it with every method."""
+    video = clip.spikes.astype(np.uint8) * np.uint8(255)
+    t, h, w = clip.spikes.shape
+    settings = [(c, q) for c in cfg.codecs for q in _qualities(get_codec(c), cfg.cta_qualities, CTA_QUALITIES,
+                                                                 cfg.points)]
+    settings += [(c, None) for c in cfg.lossless]
+    for name, quality in settings:
+        def job(name=name, quality=quality) -> list[Point]:
+            codec = get_codec(name, cfg.preset)
+            t0 = time.perf_counter()
+            coded = codec.roundtrip(video, quality, gop=cfg.gop * stride)
+            spikes = (coded.frames > 127).astype(np.uint8)
+            rate = 8.0 * coded.num_bytes / (h * w * t)
+            points = []
+            for rname, rec in recons.items():
+                p, s = score(rec(spikes, ev.frames), ev.frames, clip, ev)
+                points.append(Point("CTA", f"{name}+{rname.upper()}", rate, p, s, clip.name, codec.label(quality),
+                                    coded.num_bytes, ev.kind, time.perf_counter() - t0))
+            return points
+
+        yield job
+
+
+def atc_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation) -> Iterator[Callable]:
+    """Reconstruct the image sequence once per method, then one job per (method, codec, quality)."""
+    t, h, w = clip.spikes.shape
+    pos = np.searchsorted(ev.grid, ev.frames)
+    cache: dict[str, np.ndarray] = {}
+    for rname, rec in recons.items():
+        for cname in cfg.codecs:
+            for quality in _qualities(get_codec(cname), cfg.atc_qualities, None, cfg.points):
+                def job(rname=rname, rec=rec, cname=cname, quality=quality) -> list[Point]:
+                    codec = get_codec(cname, cfg.preset)
+                    t0 = time.perf_counter()
+                    if rname not in cache:
+                        seq = np.clip(rec(clip.spikes, ev.grid), 0.0, 1.0)
+                        cache[rname] = np.round(seq * 255.0).astype(np.uint8)
+                    coded = codec.roundtrip(cache[rname], quality, gop=cfg.gop)
+                    decoded = coded.frames[pos].astype(np.float32) / 255.0
+                    p, s = score(decoded, ev.frames, clip, ev)
+                    return [Point("ATC", f"{rname.upper()}+{cname}", 8.0 * coded.num_bytes / (h * w * t), p, s,
+                                  clip.name, codec.label(quality), coded.num_bytes, ev.kind,
+                                  time.perf_counter() - t0)]
+
+                yield job
+
+
+def caas_module():
+    """The learned codec's facade, or MethodUnavailable saying why it cannot be used."""
+    try:
+        import spikesci.sci as sci
+    except ImportError as exc:
+        raise MethodUnavailable(f"CAAS skipped: spikesci.sci is not importable ({exc})") from None
+    missing = [a for a in ("QUALITIES", "encode_spikes", "decode_file") if not hasattr(sci, a)]
+    if missing:
+        raise MethodUnavailable(f"CAAS skipped: spikesci.sci lacks {', '.join(missing)}")
+    return sci
+
+
+def caas_jobs(clip: Clip, cfg: ParadigmConfig, ev: Evaluation, sci, workdir: Path) -> Iterator[Callable]:
+    """One job per quality: encode to a real .sci file, decode straight to images, score; rate = file size."""
+    t, h, w = clip.spikes.shape
+    for quality in cfg.caas_qualities or tuple(sci.QUALITIES):
+        def job(quality=quality) -> list[Point]:
+            path = workdir / f"{_safe(clip.name)}-q{quality}.sci"
+            t0 = time.perf_counter()
+            sci.encode_spikes(clip.spikes, path, quality)
+            size = path.stat().st_size
+            decoded = sci.decode_file(path)
+            p, s = score(np.asarray(decoded.images), np.asarray(decoded.frames), clip, ev)
+            path.unlink()
+            return [Point("CAAS", "spikesci", 8.0 * size / (h * w * t), p, s, clip.name, f"quality={quality}",
+                          size, ev.kind, time.perf_counter() - t0)]
+
+        yield job
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def learned_stride() -> int | None:
+    """The learned codec's stride, if the facade tells it."""
+    try:
+        import spikesci.sci as sci
+    except ImportError:
+        return None
+    for attr in ("STRIDE", "DEFAULT_STRIDE", "stride"):
+        value = getattr(sci, attr, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None
+
+
+def run_paradigms(clips: list[Clip], cfg: ParadigmConfig = ParadigmConfig(), progress: bool = True,
+                  log: Callable[[str], None] = print) -> dict:
+    """Run every available method on every clip; returns {"points": [...], "skipped": [...], ...}."""
+    from tqdm import tqdm
+
+    from spikesci.baselines import codec_report
+
+    stride = int(cfg.stride or learned_stride() or DEFAULT_STRIDE)
+    report = codec_report()
+    skipped: list[str] = []
+    wanted = tuple(dict.fromkeys(cfg.codecs + cfg.lossless))
+    for name in wanted:
+        if report.get(name, "unknown codec") != "available":
+            skipped.append(f"codec {name}: {report.get(name, 'unknown codec')}")
+    avail = tuple(c for c in cfg.codecs if report.get(c) == "available")
+    lossless = tuple(c for c in cfg.lossless if report.get(c) == "available")
+    cfg = _replace(cfg, codecs=avail, lossless=lossless)
+    sci = None
+    if "CAAS" in cfg.paradigms:
+        try:
+            sci = caas_module()
+        except MethodUnavailable as exc:
+            skipped.append(str(exc))
+    points: list[Point] = []
+    with tempfile.TemporaryDirectory(prefix="spikesci-paradigms-") as tmp:
+        for clip in clips:
+            recons = {}
+            for rname in cfg.reconstructors:
+                try:
+                    recons[rname] = make_reconstructor(rname, cfg.window, clip.white_rate)
+                except MethodUnavailable as exc:
+                    if str(exc) not in skipped:
+                        skipped.append(str(exc))
+            ref_kind = "net" if "net" in recons else "tfp"
+            ref_maker = recons.get("net") or make_reconstructor("tfp", cfg.window, clip.white_rate)
+            ev = plan(clip, stride, cfg.max_eval, ref_maker, ref_kind)
+            jobs = []
+            if "CTA" in cfg.paradigms:
+                jobs += list(cta_jobs(clip, cfg, recons, ev, stride))
+            if "ATC" in cfg.paradigms:
+                jobs += list(atc_jobs(clip, cfg, recons, ev))
+            if sci is not None:
+                jobs += list(caas_jobs(clip, cfg, ev, sci, Path(tmp)))
+            for job in tqdm(jobs, desc=clip.name, disable=not progress, leave=False):
+                points.extend(job())
+            if not progress:
+                log(f"{clip.name}: {len(jobs)} runs")
+    return {"points": [vars(p) for p in points], "skipped": skipped, "codecs": report, "stride": stride,
+            "gop": cfg.gop, "cta_gop_frames": cfg.gop * stride}
+
+
+def _replace(cfg: ParadigmConfig, **changes) -> ParadigmConfig:
+    from dataclasses import replace
+
+    return replace(cfg, **changes)

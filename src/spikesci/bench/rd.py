@@ -1,0 +1,154 @@
+"""Rate-distortion bookkeeping for the paradigm comparison: curves, BD-rate table, RD plot.
+
+BD-rate (spikesci.metrics.bd_rate, cubic fit) is computed per clip, CAAS against each other curve, and then
+averaged over clips (the paper's Table IV reports one number per dataset). A curve is first reduced to its
+Pareto front (a point that costs more bits than another for lower PSNR is one no user would pick, and it
+would make the fit of rate against PSNR non-monotonic); a curve left with fewer than `min_points` points, or
+whose PSNR range does not overlap CAAS's, gets no number but a reason.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from spikesci.metrics import bd_psnr, bd_rate
+
+CAAS_LABEL = "CAAS spikesci"
+
+
+def label(point: dict) -> str:
+    return f"{point['paradigm']} {point['method']}"
+
+
+def curves(points: list[dict]) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """clip -> label -> (bpp, psnr) sorted by bpp."""
+    out: dict = defaultdict(dict)
+    grouped: dict = defaultdict(list)
+    for p in points:
+        grouped[(p["clip"], label(p))].append((p["bpp"], p["psnr"]))
+    for (clip, name), pts in grouped.items():
+        arr = np.array(sorted(pts), dtype=np.float64)
+        out[clip][name] = (arr[:, 0], arr[:, 1])
+    return dict(out)
+
+
+def pareto(rate: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Points that no cheaper point beats, with strictly increasing rate and quality."""
+    order = np.lexsort((-quality, rate))
+    keep, best, last_rate = [], -math.inf, None
+    for i in order:
+        if quality[i] > best and rate[i] != last_rate and np.isfinite(quality[i]):
+            keep.append(i)
+            best, last_rate = quality[i], rate[i]
+    return rate[keep], quality[keep]
+
+
+def bd_one(anchor: tuple, test: tuple, min_points: int = 4) -> tuple[float | None, float | None, str | None]:
+    """(BD-rate %, BD-PSNR dB, reason) of test against anchor; numbers are None with a reason when skipped."""
+    ra, qa = pareto(*anchor)
+    rt, qt = pareto(*test)
+    for name, r in (("anchor", ra), ("CAAS", rt)):
+        if r.size < min_points:
+            return None, None, f"{name} curve has {r.size} usable points (< {min_points})"
+    value = bd_rate(ra, qa, rt, qt)
+    if not math.isfinite(value):
+        return None, None, "PSNR ranges do not overlap"
+    gain = bd_psnr(ra, qa, rt, qt)
+    return value, (gain if math.isfinite(gain) else None), None
+
+
+def bd_rates(points: list[dict], test: str = CAAS_LABEL, min_points: int = 4) -> tuple[dict, dict]:
+    """(summary label -> mean BD-rate % or None, detail label -> {clip: {bd_rate, bd_psnr, reason}})."""
+    detail: dict = defaultdict(dict)
+    for clip, by_label in curves(points).items():
+        if test not in by_label:
+            continue
+        for name, curve in by_label.items():
+            if name == test:
+                continue
+            rate, gain, reason = bd_one(curve, by_label[test], min_points)
+            detail[name][clip] = {"bd_rate": rate, "bd_psnr": gain, "reason": reason}
+    summary = {}
+    for name, per_clip in detail.items():
+        values = [v["bd_rate"] for v in per_clip.values() if v["bd_rate"] is not None]
+        summary[name] = float(np.mean(values)) if values else None
+    return summary, dict(detail)
+
+
+def format_table(summary: dict, detail: dict) -> str:
+    """Text table like the paper's Table IV: one row per anchor curve, one column per clip, then the mean."""
+    if not detail:
+        return "BD-rate: no CAAS curve to compare (see 'skipped')"
+    clips = sorted({c for per in detail.values() for c in per})
+    width = max(len(n) for n in detail) + 2
+    head = "anchor (CAAS vs)".ljust(width) + "".join(f"{c[:14]:>16}" for c in clips) + f"{'mean':>10}"
+    lines = ["BD-rate of CAAS, % (negative = CAAS saves bits)", head, "-" * len(head)]
+    for name in sorted(detail, key=lambda n: (n.split()[0], n)):
+        cells = []
+        for c in clips:
+            v = detail[name].get(c, {}).get("bd_rate")
+            cells.append(f"{v:>16.1f}" if v is not None else f"{'-':>16}")
+        mean = summary.get(name)
+        lines.append(name.ljust(width) + "".join(cells) + (f"{mean:>10.1f}" if mean is not None else f"{'-':>10}"))
+    reasons = sorted({v["reason"] for per in detail.values() for v in per.values() if v["reason"]})
+    lines += [f"  '-': {r}" for r in reasons]
+    return "\n".join(lines)
+
+
+def format_points(points: list[dict]) -> str:
+    """One line per point, grouped by clip and curve."""
+    lines = [f"{'clip':<16}{'curve':<26}{'setting':<20}{'bpp':>9}{'PSNR':>8}{'SSIM':>7}"]
+    for p in sorted(points, key=lambda p: (p["clip"], label(p), p["bpp"])):
+        lines.append(f"{p['clip'][:15]:<16}{label(p)[:25]:<26}{p['setting'][:19]:<20}{p['bpp']:>9.4f}"
+                     f"{p['psnr']:>8.2f}{p['ssim']:>7.3f}")
+    return "\n".join(lines)
+
+
+def plot_rd(points: list[dict], path: str | Path, title: str = "CTA vs ATC vs CAAS") -> Path:
+    """One panel per clip, one curve per method: colour = codec, line = paradigm, marker = reconstruction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_clip = curves(points)
+    n = max(len(by_clip), 1)
+    cols = min(n, 3)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.6 * rows), squeeze=False)
+    colours = plt.get_cmap("tab10")
+    codec_colour: dict[str, tuple] = {}
+    markers = {"TFP": "o", "TFI": "s", "NET": "^"}
+    styles = {"CTA": ":", "ATC": "--", "CAAS": "-"}
+    for ax, (clip, by_label) in zip(axes.ravel(), sorted(by_clip.items())):
+        for name, (rate, quality) in sorted(by_label.items()):
+            paradigm, method = name.split(" ", 1)
+            parts = method.split("+")
+            codec = parts[0] if paradigm == "CTA" else parts[-1]
+            recon = parts[-1] if paradigm == "CTA" else parts[0]
+            if paradigm == "CAAS":
+                colour, marker, lw = "red", "*", 2.5
+            else:
+                colour = codec_colour.setdefault(codec, colours(len(codec_colour) % 10))
+                marker, lw = markers.get(recon, "x"), 1.2
+            ax.plot(rate, quality, linestyle=styles.get(paradigm, "-"), marker=marker, color=colour, lw=lw,
+                    ms=4 if paradigm != "CAAS" else 9, label=name)
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per spike-pixel (real coded bytes)")
+        ax.set_ylabel("PSNR (dB)")
+        ax.set_title(clip, fontsize=10)
+        ax.grid(True, which="both", alpha=0.3)
+    for ax in axes.ravel()[len(by_clip):]:
+        ax.axis("off")
+    handles, labels = axes.ravel()[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(6, max(1, len(labels))), fontsize=7, frameon=False)
+    fig.suptitle(f"{title}  (CTA dotted, ATC dashed, CAAS red)", fontsize=11)
+    fig.tight_layout(rect=(0, 0.04 + 0.012 * math.ceil(len(labels) / 6), 1, 0.97))
+    path = Path(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

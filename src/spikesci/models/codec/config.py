@@ -1,0 +1,36 @@
+"""Shape of the feature codec (a small frozen dataclass stored with the weights)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class CodecConfig:
+    """Channels and scales. Latents y sit at 1 / 2^y_down of the feature map, hyper-latents z a further
+    1 / 2^z_down; maps are padded to a multiple of 2^(y_down + z_down) and cropped after decoding."""
+
+    channels: int = 8  # feature channels C (the FEM's output)
+    hidden: int = 48  # width of the transforms
+    latent: int = 48  # channels of y
+    hyper: int = 24  # channels of z
+    context: int = 24  # channels of the temporal context (inter frames)
+    mv_hidden: int = 24  # motion-vector codec width
+    mv_latent: int = 12
+    mv_hyper: int = 8
+    fmvr_hidden: int = 16
+    y_down: int = 2
+    z_down: int = 2
+    qualities: int = 4
+    search: int = 6  # motion search range in feature pixels (encoder side)
+
+    @property
+    def multiple(self) -> int:
+        return 1 << (self.y_down + self.z_down)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CodecConfig:
+        return cls(**d)

@@ -1,0 +1,1 @@
+"""Semantic tasks on spikes and on decoded features (classification: tasks.classify)."""

@@ -1,0 +1,122 @@
+"""Where classification features come from: the FEM (the paper's path), or TFP images (the baseline).
+
+A source maps a clip (T, H, W) of spikes to a feature sequence (N, C, h, w). The head is trained on the
+features of a frozen source (paper stage 2), so the features of a whole data set are computed once and
+cached beside it (keyed by the source and its weights' checksum).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikesci.errors import SpikeSciError
+
+
+@dataclass(frozen=True)
+class TfpSource:
+    """TFP images at `maps` evenly spaced centres: maps=1, window=41 is the classic single-image baseline."""
+
+    maps: int = 1
+    window: int = 41
+
+    @property
+    def name(self) -> str:
+        return f"tfp{self.window}x{self.maps}"
+
+    @property
+    def key(self) -> str:
+        return self.name
+
+    def __call__(self, spikes: np.ndarray) -> torch.Tensor:
+        from spikesci.reconstruct.tfp import tfp
+
+        T = spikes.shape[0]
+        centres = np.linspace(0, T - 1, self.maps + 2)[1:-1].round().astype(int) if self.maps > 1 else [T // 2]
+        frames = np.stack([tfp(spikes, int(c), window=self.window) for c in centres])
+        return torch.from_numpy(frames)[:, None]
+
+
+class FemSource:
+    """The shipped FEM (spikesci.models.zoo.load_perception), frozen: its feature maps over the clip."""
+
+    name = "fem"
+
+    def __init__(self, perception=None):
+        if perception is None:
+            try:
+                from spikesci.models.zoo import load_perception
+            except ImportError as exc:
+                raise SpikeSciError(f"the FEM is not available in this build ({exc})") from None
+            perception = load_perception()
+        self.perception = perception
+        self._key = _perception_key(perception)
+
+    @property
+    def key(self) -> str:
+        return f"fem-{self._key}"
+
+    @torch.no_grad()
+    def __call__(self, spikes: np.ndarray) -> torch.Tensor:
+        features, _frames = self.perception.extract(spikes)
+        return torch.as_tensor(features).float()
+
+
+def _perception_key(perception) -> str:
+    """A short checksum of the FEM's weights, so cached features of other weights are never reused."""
+    for attr in ("checksum", "sha256", "weights_sha256"):
+        value = getattr(perception, attr, None)
+        if isinstance(value, str) and value:
+            return value[:12]
+    module = getattr(perception, "fem", None) or getattr(perception, "extractor", None) or perception
+    h = hashlib.sha256()
+    if isinstance(module, torch.nn.Module):
+        for k, v in sorted(module.state_dict().items()):
+            h.update(k.encode())
+            h.update(v.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def get_source(name: str):
+    """A feature source by name: 'fem', or 'tfpW' / 'tfpWxN' (window W, N maps)."""
+    if name == "fem":
+        return FemSource()
+    if name.startswith("tfp"):
+        body = name[3:]
+        try:
+            window, _, maps = body.partition("x")
+            return TfpSource(maps=int(maps or 1), window=int(window or 41))
+        except ValueError:
+            pass
+    raise SpikeSciError(f"unknown feature source '{name}' (fem, tfp41, tfp13x4, ...)")
+
+
+def compute_features(dataset, source, cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                     limit: int | None = None) -> torch.Tensor:
+    """Features (len, N, C, h, w) float16 of every clip of a split, cached in `cache_dir` when given."""
+    from tqdm import tqdm
+
+    n = len(dataset) if limit is None else min(limit, len(dataset))
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"features-{source.key}-{getattr(dataset, 'split', 'all')}-{n}.pt"
+        if path.is_file():
+            return torch.load(path, weights_only=True)
+    out = None
+    for i in tqdm(range(n), desc=f"{source.name} features", unit="clip", disable=not progress, leave=False):
+        f = source(dataset.spikes(i))
+        if out is None:
+            out = torch.empty((n,) + tuple(f.shape), dtype=torch.float16)
+        out[i] = f.to(torch.float16)
+    if out is None:
+        raise SpikeSciError("no clips to compute features of")
+    if path is not None:
+        tmp = path.with_name(path.name + f".part{os.getpid()}")
+        torch.save(out, tmp)
+        os.replace(tmp, path)
+    return out

@@ -1,0 +1,153 @@
+"""Stage 2 for classification (paper Fig. 7b): train the FAM head with cross-entropy, FEM frozen.
+
+The frozen source's features of the whole data set are computed once (cached beside the data), so each
+epoch only runs the small head: minutes on one CPU thread. The best epoch on the validation split is kept.
+Stage 3 (fine-tuning on decoded features, Fig. 7c) reuses `fit` on features that went through the codec.
+
+    python -m spikesci.train.classify_stage --dataset s-digits --source fem --out classify_s-digits.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from spikesci.models.classify import ClassifyHead, HeadConfig, head_state
+
+
+@dataclass(frozen=True)
+class ClassifyTrainConfig:
+    dataset: str = "s-digits"
+    source: str = "fem"  # fem | tfp41 (the single-image baseline) | tfpWxN
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    width: int = 32
+    noise: float = 0.1  # Gaussian noise on normalised features: robustness to coding distortion
+    seed: int = 0
+    threads: int = 1
+    cache: str | None = None
+
+
+def train_step(head: ClassifyHead, optimizer: torch.optim.Optimizer, features: torch.Tensor,
+               labels: torch.Tensor, noise: float = 0.0) -> float:
+    """One cross-entropy step; returns the loss before the update."""
+    head.train()
+    x = features.float()
+    if noise > 0:
+        x = x + noise * head.std.view(1, 1, -1, 1, 1) * torch.randn_like(x)
+    loss = F.cross_entropy(head(x), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def predict_logits(head: ClassifyHead, features: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
+    head.eval()
+    return torch.cat([head(features[i:i + batch_size].float()) for i in range(0, len(features), batch_size)])
+
+
+def fit(head: ClassifyHead, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
+        cfg: ClassifyTrainConfig, progress: bool = True, log=None) -> dict:
+    """Train `head` in place (AdamW, cosine schedule), keep the best validation epoch; returns the history."""
+    from tqdm import tqdm
+
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * max(1, -(-len(train[0]) // cfg.batch_size))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
+    best, best_state, history = -1.0, None, []
+    bar = tqdm(range(cfg.epochs), desc="classify head", unit="epoch", disable=not progress, leave=False)
+    for epoch in bar:
+        order = torch.randperm(len(train[0]), generator=gen)
+        losses = []
+        for a in range(0, len(order), cfg.batch_size):
+            idx = order[a:a + cfg.batch_size]
+            losses.append(train_step(head, opt, train[0][idx], train[1][idx], cfg.noise))
+            sched.step()
+        val_acc = float((predict_logits(head, val[0]).argmax(1) == val[1]).float().mean())
+        history.append({"epoch": epoch, "loss": float(np.mean(losses)), "val_accuracy": val_acc})
+        if log is not None:
+            log.write(json.dumps(history[-1]) + "\n")
+            log.flush()
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val_acc:.3f}")
+        if val_acc > best:
+            best, best_state = val_acc, copy.deepcopy(head.state_dict())
+    if best_state is not None:
+        head.load_state_dict(best_state)
+    head.eval()
+    return {"best_val_accuracy": best, "history": history}
+
+
+def split_features(dataset: str, split: str, source, cache=None, progress: bool = True):
+    """(features, labels) of a split, features from the (cached) frozen source."""
+    from spikesci.data.classify import load_dataset
+    from spikesci.tasks.features import compute_features
+
+    ds = load_dataset(dataset, split, cache=cache, progress=progress)
+    feats = compute_features(ds, source, getattr(ds, "folder", None), progress=progress)
+    return ds, feats, torch.as_tensor(ds.labels)
+
+
+def train_classifier(cfg: ClassifyTrainConfig, progress: bool = True, log=None) -> tuple[ClassifyHead, dict]:
+    """Stage 2 end to end: data -> frozen features -> head. Returns the head and a checkpoint metadata dict."""
+    from spikesci.tasks.features import get_source
+
+    torch.manual_seed(cfg.seed)
+    start = time.time()
+    source = get_source(cfg.source)
+    train_ds, xtr, ytr = split_features(cfg.dataset, "train", source, cfg.cache, progress)
+    _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
+    _, xte, yte = split_features(cfg.dataset, "test", source, cfg.cache, progress)
+    features_s = time.time() - start
+    head = ClassifyHead(HeadConfig(in_channels=xtr.shape[2], num_classes=train_ds.num_classes, width=cfg.width))
+    head.set_normalisation(xtr)
+    result = fit(head, (xtr, ytr), (xva, yva), cfg, progress, log)
+    test_acc = float((predict_logits(head, xte).argmax(1) == yte).float().mean())
+    meta = {
+        "dataset": train_ds.name, "class_names": train_ds.class_names, "clip_shape": list(train_ds.shape),
+        "feature_shape": list(xtr.shape[1:]), "source": cfg.source, "source_key": source.key,
+        "train_config": asdict(cfg), "best_val_accuracy": result["best_val_accuracy"], "test_accuracy": test_acc,
+        "features_seconds": round(features_s, 1), "wall_seconds": round(time.time() - start, 1),
+        "history": result["history"],
+    }
+    return head, meta
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spikesci.train.classify_stage", description=__doc__)
+    defaults = ClassifyTrainConfig()
+    for name, value in asdict(defaults).items():
+        kind = type(value) if value is not None else str
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
+    parser.add_argument("--out", required=True, help="checkpoint path (.pt)")
+    parser.add_argument("--log", help="JSON-lines log of the epochs")
+    args = vars(parser.parse_args(argv))
+    out, log_path = args.pop("out"), args.pop("log")
+    cfg = ClassifyTrainConfig(**args)
+    torch.set_num_threads(cfg.threads)
+    log = open(log_path, "a") if log_path else None  # noqa: SIM115 - closed below
+    try:
+        head, meta = train_classifier(cfg, progress=True, log=log)
+    finally:
+        if log:
+            log.close()
+    meta["command"] = "python -m spikesci.train.classify_stage " + " ".join(argv or sys.argv[1:])
+    torch.save({**head_state(head), "meta": meta}, out)
+    print(json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,10 +13,13 @@ from spikesci.simulate import (
     SLOW,
     CameraConfig,
     SceneConfig,
+    iter_luminance,
     list_images,
     load_image,
     make_scene,
+    plan_scene,
     preset,
+    render_luminance,
 )
 
 SMALL = preset("fast", height=48, width=64, frames=24)
@@ -120,3 +123,11 @@ def test_full_size_scene_is_fast():
     scene = make_scene(FAST, 0)
     assert scene.shape == (64, 250, 400)
     assert time.perf_counter() - start < 5.0
+
+
+def test_rendering_in_chunks_equals_rendering_at_once():
+    whole, _ = render_luminance(SMALL, 4)
+    chunks = list(iter_luminance(plan_scene(SMALL, 4), chunk=5))
+    assert [len(c) for c in chunks] == [5, 5, 5, 5, 4]
+    assert np.array_equal(np.concatenate(chunks), whole)
+    assert np.array_equal(make_scene(SMALL, 4).luminance, whole)

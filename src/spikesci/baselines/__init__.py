@@ -7,9 +7,9 @@ the others do not, so a benchmark can skip them with a message instead of crashi
 
 from __future__ import annotations
 
-from spikesci.baselines.codec import Bitstream, Codec, Coded, CodecUnavailable, check_frames, pad_frames
+from spikesci.baselines.codec import Bitstream, Codec, CodecUnavailable, Coded, check_frames, pad_frames
 from spikesci.baselines.ffmpeg_cli import Aom, Vvc
-from spikesci.baselines.pyav import Ffv1, SvtAv1, Vp9, X264, X265
+from spikesci.baselines.pyav import X264, X265, Ffv1, SvtAv1, Vp9
 from spikesci.errors import SpikeSciError
 
 # Every codec class, by name, in the order tables list them. Lossy first, then the lossless anchor.

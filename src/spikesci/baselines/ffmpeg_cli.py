@@ -68,7 +68,8 @@ class FFmpegCliCodec(Codec):
         raise NotImplementedError
 
     def _run(self, args: list[str], data: bytes | None) -> bytes:
-        cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *(["-nostdin"] if data is None else []), *args]
+        quiet = ["-hide_banner", "-loglevel", "error", "-y", *(["-nostdin"] if data is None else [])]
+        cmd = [ffmpeg_exe(), *quiet, *args]
         stdin = {"input": data} if data is not None else {"stdin": subprocess.DEVNULL}
         try:
             run = subprocess.run(cmd, capture_output=True, timeout=TIMEOUT_S, **stdin)
@@ -97,8 +98,8 @@ class FFmpegCliCodec(Codec):
         with tempfile.TemporaryDirectory(prefix="spikesci-") as tmp:
             path = Path(tmp) / f"stream{self.suffix}"
             path.write_bytes(b"".join(stream.packets))
-            raw = self._run(["-f", self.muxer, "-i", str(path), "-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-"],
-                            None)
+            args = ["-f", self.muxer, "-i", str(path), "-f", "rawvideo", "-pix_fmt", self.pix_fmt, "-"]
+            raw = self._run(args, None)
         return _from_planar(raw, h, w, self.pix_fmt)
 
 
@@ -129,7 +130,7 @@ class Vvc(FFmpegCliCodec):
 
     name = "vvc"
     quality_name = "qp"
-    qualities = (22, 27, 32, 37, 42)
+    qualities = (22, 27, 32, 37, 42, 47)
     encoder, muxer, suffix, pix_fmt = "libvvenc", "vvc", ".266", "yuv420p10le"
     align = 8
 
@@ -143,7 +144,7 @@ class Aom(FFmpegCliCodec):
 
     name = "aom-av1"
     quality_name = "crf"
-    qualities = (27, 35, 43, 51, 59)
+    qualities = (23, 31, 39, 47, 55, 63)
     encoder, muxer, suffix, pix_fmt = "libaom-av1", "obu", ".obu", "yuv420p"
     align = 8
 

@@ -128,7 +128,7 @@ class X264(PyAVCodec):
 
     name = "x264"
     quality_name = "crf"
-    qualities = (22, 27, 32, 37, 42)
+    qualities = (22, 27, 32, 37, 42, 47)
     supports_lossless = True
     encoder, decoders, pix_fmt = "libx264", ("h264",), "gray"
 
@@ -143,7 +143,7 @@ class X265(PyAVCodec):
 
     name = "x265"
     quality_name = "crf"
-    qualities = (22, 27, 32, 37, 42)
+    qualities = (22, 27, 32, 37, 42, 47)
     supports_lossless = True
     encoder, decoders, pix_fmt = "libx265", ("hevc",), "gray"
 
@@ -153,7 +153,8 @@ class X265(PyAVCodec):
 
     def options(self, quality, gop):
         rc = "lossless=1" if quality is None else f"crf={quality}"
-        params = f"{rc}:keyint={gop}:min-keyint={gop}:scenecut=0:info=0:log-level=error:pools=1:frame-threads=1"
+        params = f"{rc}:keyint={gop}:min-keyint={gop}:scenecut=0:info=0:log-level=error"
+        params += ":pools=1:frame-threads=1"
         return {"preset": self.preset or "medium", "x265-params": params}
 
 
@@ -162,7 +163,7 @@ class SvtAv1(PyAVCodec):
 
     name = "svt-av1"
     quality_name = "crf"
-    qualities = (27, 35, 43, 51, 59)
+    qualities = (23, 31, 39, 47, 55, 63)
     encoder, decoders, pix_fmt = "libsvtav1", ("libdav1d", "av1"), "yuv420p"
     align = 8
 
@@ -176,7 +177,7 @@ class Vp9(PyAVCodec):
 
     name = "vp9"
     quality_name = "crf"
-    qualities = (20, 30, 40, 50, 60)
+    qualities = (13, 23, 33, 43, 53, 63)
     supports_lossless = True
     encoder, decoders, pix_fmt = "libvpx-vp9", ("libvpx-vp9", "vp9"), "yuv420p"
 

@@ -32,9 +32,13 @@ from spikesci.simulate.camera import DEFAULT_WHITE_RATE
 
 DEFAULT_STRIDE = 8  # spike frames between reconstructed images, when the learned codec does not say
 RECONSTRUCTORS = ("tfp", "tfi", "net")
-# CTA codes binary noise-like frames: useful qualities sit lower on each codec's scale than for images.
-CTA_QUALITIES = {"x264": (8, 14, 20, 26, 32), "x265": (8, 14, 20, 26, 32), "svt-av1": (8, 18, 28, 38, 48),
-                 "vp9": (8, 18, 28, 38, 48), "vvc": (8, 14, 20, 26, 32), "aom-av1": (8, 18, 28, 38, 48)}
+# CTA codes binary, noise-like frames: every setting better than these ladders keeps every spike (measured:
+# x264 crf 30 and SVT-AV1 / VP9 crf 50 re-binarize exactly) at 2-3 bpp, worse than raw 1 bpp, so the useful
+# range sits high on each codec's scale, from near exact to most spikes lost.
+_CTA_H26X = (30, 33, 36, 39, 42, 45)
+_CTA_AV1 = (53, 55, 57, 59, 61, 63)
+CTA_QUALITIES = {"x264": _CTA_H26X, "x265": _CTA_H26X, "vvc": _CTA_H26X, "svt-av1": _CTA_AV1, "vp9": _CTA_AV1,
+                 "aom-av1": _CTA_AV1}
 
 Reconstructor = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (spikes, frames) -> (N, H, W) in [0, 1]
 
@@ -45,7 +49,7 @@ class MethodUnavailable(SpikeSciError):
 
 @dataclass(frozen=True)
 class Clip:
-    """Spikes (T, H, W) uint8 0/1 and, when known, ground truth images (N, H, W) in [0, 1] at `truth_frames`."""
+    """Spikes (T, H, W) uint8 0/1; ground truth images (N, H, W) in [0, 1] at `truth_frames` when known."""
 
     name: str
     spikes: np.ndarray
@@ -56,16 +60,16 @@ class Clip:
 
 @dataclass(frozen=True)
 class ParadigmConfig:
-    """What to compare. Qualities default to each codec's list (ATC) or CTA_QUALITIES, first `points` of them."""
+    """What to compare. Qualities: `points` settings spread over a codec's ladder (ATC) or CTA_QUALITIES."""
 
     codecs: tuple[str, ...] = ("x264", "x265", "svt-av1", "vp9", "vvc")
     lossless: tuple[str, ...] = ("ffv1",)  # lossless CTA anchors (one point each)
     reconstructors: tuple[str, ...] = RECONSTRUCTORS
     paradigms: tuple[str, ...] = ("CTA", "ATC", "CAAS")
-    points: int = 5
+    points: int = 6
     cta_qualities: dict[str, tuple[int, ...]] = field(default_factory=dict)
     atc_qualities: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    gop: int = 8  # images per group of pictures (ATC), as the learned codec's GOP; CTA uses gop * stride frames
+    gop: int = 8  # images per group of pictures (ATC), as the learned codec; CTA: gop * stride spike frames
     stride: int | None = None  # None: the learned codec's stride, else DEFAULT_STRIDE
     window: int = DEFAULT_WINDOW  # TFP window
     max_eval: int = 4  # evaluation frames per clip (nearest the middle), to bound reconstruction time
@@ -170,7 +174,8 @@ class Evaluation:
     make_reference: Reconstructor | None = None
 
 
-def plan(clip: Clip, stride: int, max_eval: int, reference_maker: Reconstructor | None, kind: str) -> Evaluation:
+def plan(clip: Clip, stride: int, max_eval: int, reference_maker: Reconstructor | None, kind: str
+         ) -> Evaluation:
     t = clip.spikes.shape[0]
     if clip.truth is not None:
         truth_frames = np.asarray(clip.truth_frames)
@@ -222,14 +227,21 @@ def score(images: np.ndarray, frames: np.ndarray, clip: Clip, ev: Evaluation) ->
 # ---------------------------------------------------------------- the three paradigms
 
 
+def spread(ladder: tuple, points: int) -> tuple:
+    """`points` settings spread evenly over a ladder, both ends included."""
+    if points >= len(ladder):
+        return tuple(ladder)
+    return tuple(ladder[i] for i in np.unique(np.round(np.linspace(0, len(ladder) - 1, points)).astype(int)))
+
+
 def _qualities(codec, table: dict, defaults: dict | None, points: int) -> tuple:
     if codec.name in table:
         return tuple(table[codec.name])
-    base = (defaults or {}).get(codec.name, codec.qualities)
-    return tuple(base[:points])
+    return spread(tuple((defaults or {}).get(codec.name, codec.qualities)), points)
 
 
-def cta_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation, stride: int) -> Iterator[Callable]:
+def cta_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation, stride: int
+             ) -> Iterator[Callable]:
     """One job per (codec, quality): code the spike video once, reconstruct it with every method."""
     video = clip.spikes.astype(np.uint8) * np.uint8(255)
     t, h, w = clip.spikes.shape
@@ -246,8 +258,8 @@ def cta_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation, stri
             points = []
             for rname, rec in recons.items():
                 p, s = score(rec(spikes, ev.frames), ev.frames, clip, ev)
-                points.append(Point("CTA", f"{name}+{rname.upper()}", rate, p, s, clip.name, codec.label(quality),
-                                    coded.num_bytes, ev.kind, time.perf_counter() - t0))
+                points.append(Point("CTA", f"{name}+{rname.upper()}", rate, p, s, clip.name,
+                                    codec.label(quality), coded.num_bytes, ev.kind, time.perf_counter() - t0))
             return points
 
         yield job
@@ -270,9 +282,9 @@ def atc_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation) -> I
                     coded = codec.roundtrip(cache[rname], quality, gop=cfg.gop)
                     decoded = coded.frames[pos].astype(np.float32) / 255.0
                     p, s = score(decoded, ev.frames, clip, ev)
-                    return [Point("ATC", f"{rname.upper()}+{cname}", 8.0 * coded.num_bytes / (h * w * t), p, s,
-                                  clip.name, codec.label(quality), coded.num_bytes, ev.kind,
-                                  time.perf_counter() - t0)]
+                    rate = 8.0 * coded.num_bytes / (h * w * t)
+                    return [Point("ATC", f"{rname.upper()}+{cname}", rate, p, s, clip.name,
+                                  codec.label(quality), coded.num_bytes, ev.kind, time.perf_counter() - t0)]
 
                 yield job
 
@@ -312,21 +324,37 @@ def _safe(name: str) -> str:
 
 
 def learned_stride() -> int | None:
-    """The learned codec's stride, if the facade tells it."""
+    """The learned codec's stride: the facade's if it tells it, else the shipped model's, else the FEM's default."""
     try:
         import spikesci.sci as sci
+
+        for attr in ("STRIDE", "DEFAULT_STRIDE", "stride"):
+            value = getattr(sci, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
     except ImportError:
-        return None
-    for attr in ("STRIDE", "DEFAULT_STRIDE", "stride"):
-        value = getattr(sci, attr, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
+        pass
+    value = None
+    try:
+        from spikesci.models.zoo import load_perception
+
+        value = getattr(load_perception(), "stride", None)
+    except (ImportError, FileNotFoundError, AttributeError, SpikeSciError):
+        try:
+            from spikesci.models.extract import FEMConfig
+
+            value = getattr(FEMConfig(), "stride", None)
+        except (ImportError, TypeError, SpikeSciError):
+            return None
+    return int(value) if isinstance(value, int) and value > 0 else None
 
 
 def run_paradigms(clips: list[Clip], cfg: ParadigmConfig = ParadigmConfig(), progress: bool = True,
-                  log: Callable[[str], None] = print) -> dict:
-    """Run every available method on every clip; returns {"points": [...], "skipped": [...], ...}."""
+                  log: Callable[[str], None] = print, caas=None) -> dict:
+    """Run every available method on every clip; returns {"points": [...], "skipped": [...], ...}.
+
+    `caas` is the learned codec's provider (QUALITIES, encode_spikes, decode_file); None imports spikesci.sci.
+    """
     from tqdm import tqdm
 
     from spikesci.baselines import codec_report
@@ -344,10 +372,11 @@ def run_paradigms(clips: list[Clip], cfg: ParadigmConfig = ParadigmConfig(), pro
     sci = None
     if "CAAS" in cfg.paradigms:
         try:
-            sci = caas_module()
+            sci = caas if caas is not None else caas_module()
         except MethodUnavailable as exc:
             skipped.append(str(exc))
     points: list[Point] = []
+    eval_frames: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory(prefix="spikesci-paradigms-") as tmp:
         for clip in clips:
             recons = {}
@@ -360,6 +389,7 @@ def run_paradigms(clips: list[Clip], cfg: ParadigmConfig = ParadigmConfig(), pro
             ref_kind = "net" if "net" in recons else "tfp"
             ref_maker = recons.get("net") or make_reconstructor("tfp", cfg.window, clip.white_rate)
             ev = plan(clip, stride, cfg.max_eval, ref_maker, ref_kind)
+            eval_frames[clip.name] = [int(f) for f in ev.frames]
             jobs = []
             if "CTA" in cfg.paradigms:
                 jobs += list(cta_jobs(clip, cfg, recons, ev, stride))
@@ -372,6 +402,7 @@ def run_paradigms(clips: list[Clip], cfg: ParadigmConfig = ParadigmConfig(), pro
             if not progress:
                 log(f"{clip.name}: {len(jobs)} runs")
     return {"points": [vars(p) for p in points], "skipped": skipped, "codecs": report, "stride": stride,
+            "eval_frames": eval_frames,
             "gop": cfg.gop, "cta_gop_frames": cfg.gop * stride}
 
 

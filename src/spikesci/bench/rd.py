@@ -93,7 +93,8 @@ def format_table(summary: dict, detail: dict) -> str:
             v = detail[name].get(c, {}).get("bd_rate")
             cells.append(f"{v:>16.1f}" if v is not None else f"{'-':>16}")
         mean = summary.get(name)
-        lines.append(name.ljust(width) + "".join(cells) + (f"{mean:>10.1f}" if mean is not None else f"{'-':>10}"))
+        tail = f"{mean:>10.1f}" if mean is not None else f"{'-':>10}"
+        lines.append(name.ljust(width) + "".join(cells) + tail)
     reasons = sorted({v["reason"] for per in detail.values() for v in per.values() if v["reason"]})
     lines += [f"  '-': {r}" for r in reasons]
     return "\n".join(lines)
@@ -145,7 +146,8 @@ def plot_rd(points: list[dict], path: str | Path, title: str = "CTA vs ATC vs CA
     for ax in axes.ravel()[len(by_clip):]:
         ax.axis("off")
     handles, labels = axes.ravel()[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(6, max(1, len(labels))), fontsize=7, frameon=False)
+    ncol = min(6, max(1, len(labels)))
+    fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
     fig.suptitle(f"{title}  (CTA dotted, ATC dashed, CAAS red)", fontsize=11)
     fig.tight_layout(rect=(0, 0.04 + 0.012 * math.ceil(len(labels) / 6), 1, 0.97))
     path = Path(path)

@@ -76,14 +76,14 @@ def quick_config(cfg: ParadigmConfig) -> ParadigmConfig:
 
 
 def run_bench(clips: list[Clip], cfg: ParadigmConfig, out_dir: str | Path, progress: bool = True,
-              log=print) -> dict:
+              log=print, caas=None) -> dict:
     """Run the comparison, write results.json, rd.png and bd_rate.txt into out_dir, return the results."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if not clips:
         raise SpikeSciError("no clips to compare (give files or a suite other than 'none')")
     t0 = time.perf_counter()
-    results = run_paradigms(clips, cfg, progress=progress, log=log)
+    results = run_paradigms(clips, cfg, progress=progress, log=log, caas=caas)
     summary, detail = bd_rates(results["points"])
     results["bd_rate"] = summary
     results["bd_rate_detail"] = detail

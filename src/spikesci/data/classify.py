@@ -11,13 +11,14 @@ images that ship inside installed packages:
   the photo's texture and content statistics (brick, grass, fur, craters...), not remember pixels. Natural
   textures are fine-scale, which fast motion blurs in any rate image: the hardest set (the S-CALTECH role).
 
-Each clip: the object (upscaled) crosses a dark canvas in a straight line at 0.3-0.8 px per spike frame (a
-41-frame TFP window smears it by 12-33 px), camera noise on (NOISY). Canvas 64x64 and 64 frames instead of the
-real sets' 250x250: the whole pipeline (generation, FEM features, head training) must run in minutes on 2
-shared CPU cores, and 64x64 keeps the object-to-canvas ratio of the real sets (object ~40 % of the side).
+Each clip: the object (upscaled to 24-34 px) crosses a dark canvas in a straight line at 0.3-0.7 px per
+spike frame (a 41-frame TFP window smears it by 12-29 px), camera noise on (NOISY). Canvas 64x64 and 86
+frames instead of the real sets' 250x250: the whole pipeline (generation, FEM features, head training) must
+run in minutes on 2 shared CPU cores, 64x64 keeps the object-to-canvas ratio of the real sets (object ~40 %
+of the side), and 86 frames give the FEM (46-frame window, stride 20) three feature maps per clip.
 
 Splits are fixed by the spec's seed (images, then clips), generated on demand and cached on disk as packed
-bits (one bit per spike, a 64-frame 64x64 clip is 32 KiB) under $SPIKESCI_CACHE or ~/.cache/spikesci.
+bits (one bit per spike, an 86-frame 64x64 clip is 43 KiB) under $SPIKESCI_CACHE or ~/.cache/spikesci.
 A folder of `.npz` files (keys `spk` (T, H, W) and `label`), optionally with train/val/test subfolders,
 is a data set too (the real S-MNIST / S-CIFAR / S-CALTECH / UHSR for users who have them).
 """
@@ -57,10 +58,10 @@ class ClassifySpec:
     source: str  # digits | animals | natural
     height: int = 64
     width: int = 64
-    frames: int = 64
+    frames: int = 86  # 3 FEM feature maps (window 46, stride 20)
     sizes: tuple[int, int, int] = (1257, 180, 360)  # clips in train / val / test
     object_size: tuple[float, float] = (24.0, 32.0)  # side of the upscaled object, px
-    speed: tuple[float, float] = (0.3, 0.8)  # px per spike frame
+    speed: tuple[float, float] = (0.3, 0.7)  # px per spike frame
     background: tuple[float, float] = (0.02, 0.15)  # canvas luminance
     peak: tuple[float, float] = (0.6, 1.0)  # luminance of the object's brightest pixel
     camera: CameraConfig = field(default=NOISY)
@@ -357,11 +358,14 @@ def build_cache(spec: ClassifySpec, cache: str | os.PathLike | None = None, prog
     return folder
 
 
-def load_dataset(name: str, split: str = "train", cache: str | os.PathLike | None = None,
+def load_dataset(name: str | ClassifySpec, split: str = "train", cache: str | os.PathLike | None = None,
                  progress: bool = True) -> SpikeClassSet:
-    """A split of a named simulated set (s-digits, s-animals, s-natural) or of a folder of `.npz` files."""
+    """A split of a simulated set (s-digits, s-animals, s-natural, or a ClassifySpec) or of a folder of
+    `.npz` files."""
     if split not in SPLITS:
         raise SpikeSciError(f"unknown split '{split}' (expected {', '.join(SPLITS)})")
+    if isinstance(name, ClassifySpec):
+        return PackedSet(build_cache(name, cache, progress), split)
     key = name.lower()
     if key in DATASETS:
         return PackedSet(build_cache(DATASETS[key], cache, progress), split)

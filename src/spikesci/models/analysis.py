@@ -29,10 +29,11 @@ from spikesci.models.layers import DeformConv2d, ResBlock, compose_flows, invert
 class FAMConfig:
     channels: int = 8  # feature channels C (must match the FEM)
     maps: int = 5  # N, feature maps per window (centre = N // 2)
-    width: int = 48  # width of the fusion / reconstruction trunk
+    width: int = 32  # width of the fusion / reconstruction trunk
     align_width: int = 24  # width of each aligned neighbour
-    blocks: int = 5  # residual blocks of the trunk
-    flow_width: int = 32
+    blocks: int = 4  # residual blocks of the trunk
+    flow_width: int = 24
+    offset_width: int = 24  # hidden width of the offset / mask predictor of the deformable conv
     afr: str = "both"  # "both" (warp + deform), "warp", "deform" (ablations)
 
     def to_dict(self) -> dict:
@@ -94,7 +95,7 @@ def chain_to_centre(flows: torch.Tensor, centre: int) -> list[torch.Tensor]:
 class AFR(nn.Module):
     """Align one neighbour to the centre: warp by the flow, then deformable conv around it, then fuse."""
 
-    def __init__(self, channels: int, out: int, mode: str = "both", kernel: int = 3):
+    def __init__(self, channels: int, out: int, mode: str = "both", kernel: int = 3, hidden: int = 24):
         super().__init__()
         if mode not in ("both", "warp", "deform"):
             raise ValueError(f"afr must be both, warp or deform, got {mode!r}")
@@ -102,9 +103,9 @@ class AFR(nn.Module):
         act = nn.LeakyReLU(0.1)
         self.warp_proj = nn.Conv2d(channels, out, 3, padding=1)
         if mode != "warp":
-            self.offsets = nn.Sequential(nn.Conv2d(2 * channels + 2, 32, 3, padding=1), act,
-                                         nn.Conv2d(32, 32, 3, padding=1), act,
-                                         nn.Conv2d(32, 3 * self.k, 3, padding=1))
+            self.offsets = nn.Sequential(nn.Conv2d(2 * channels + 2, hidden, 3, padding=1), act,
+                                         nn.Conv2d(hidden, hidden, 3, padding=1), act,
+                                         nn.Conv2d(hidden, 3 * self.k, 3, padding=1))
             nn.init.zeros_(self.offsets[-1].weight)
             nn.init.zeros_(self.offsets[-1].bias)
             self.dcn = DeformConv2d(channels, out, kernel)
@@ -137,7 +138,7 @@ class FAM(nn.Module):
         self.config = cfg = config
         act = nn.LeakyReLU(0.1)
         self.flow = FlowEstimator(cfg.channels, cfg.flow_width)
-        self.align = AFR(cfg.channels, cfg.align_width, cfg.afr)
+        self.align = AFR(cfg.channels, cfg.align_width, cfg.afr, hidden=cfg.offset_width)
         half = cfg.maps // 2
         self.centre_in = nn.Sequential(nn.Conv2d(cfg.channels, cfg.align_width, 3, padding=1), act)
         self.prev_branch = nn.Sequential(nn.Conv2d(max(half, 1) * cfg.align_width, cfg.align_width, 3,

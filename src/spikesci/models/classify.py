@@ -20,9 +20,10 @@ from torch import nn
 class HeadConfig:
     in_channels: int
     num_classes: int
-    width: int = 32  # channels of the first layer (doubled twice)
+    width: int = 16  # channels of the first layer (doubled twice)
     dropout: float = 0.2
     temporal: str = "attention"  # attention | mean
+    stem_stride: int = 1  # 2 for full-resolution inputs (TFP images), 1 for half-resolution FEM features
 
 
 class ClassifyHead(nn.Module):
@@ -36,10 +37,10 @@ class ClassifyHead(nn.Module):
         c, w = config.in_channels, config.width
 
         def block(a: int, b: int, stride: int) -> list[nn.Module]:
-            return [nn.Conv2d(a, b, 3, stride, 1), nn.GroupNorm(4, b), nn.ReLU(inplace=True)]
+            return [nn.Conv2d(a, b, 3, stride, 1), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
 
         self.spatial = nn.Sequential(
-            *block(c, w, 1), *block(w, w, 2), *block(w, 2 * w, 1), *block(2 * w, 2 * w, 2),
+            *block(c, w, config.stem_stride), *block(w, w, 2), *block(w, 2 * w, 1), *block(2 * w, 2 * w, 2),
             *block(2 * w, 4 * w, 1), *block(4 * w, 4 * w, 2),
         )
         dim = 8 * w  # avg and max pooled

@@ -125,7 +125,7 @@ class FEM(nn.Module):
 class LightHead(nn.Module):
     """Stage-1 reconstruction head: one feature map -> the luminance at t (trains the FEM; not shipped to FAM)."""
 
-    def __init__(self, channels: int = 8, width: int = 32):
+    def __init__(self, channels: int = 8, width: int = 16):
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(channels, width, 3, padding=1), nn.LeakyReLU(0.1),
                                   nn.Conv2d(width, width, 3, padding=1), nn.LeakyReLU(0.1),

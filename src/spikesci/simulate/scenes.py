@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from scipy.ndimage import map_coordinates
+from scipy.ndimage import affine_transform, map_coordinates
 
 from spikesci.errors import SpikeSciError
 from spikesci.simulate.camera import NOISY, CameraConfig, simulate_spikes
@@ -120,16 +120,23 @@ def _plan_background(shape: tuple[int, int], cfg: SceneConfig, rng: np.random.Ge
             "centre": centre}
 
 
-def _render_background(image: np.ndarray, plan: dict, height: int, width: int, t0: int, t1: int) -> np.ndarray:
-    """Frames [t0, t1) of the photograph seen through the planned moving window: (t1-t0, H, W) float32."""
-    yy, xx = np.meshgrid(np.arange(height) - (height - 1) / 2, np.arange(width) - (width - 1) / 2, indexing="ij")
-    grid = np.stack([yy, xx], axis=-1).astype(np.float32)  # (H, W, 2)
-    q = grid[None] - plan["shift"][t0:t1, None, None, :].astype(np.float32)  # content moves by +shift
-    angle = np.deg2rad(plan["angle_deg"][t0:t1])
-    src = _rotate(-angle, q) * (plan["scale"] / plan["zoom"][t0:t1]).reshape(-1, 1, 1, 1) + plan["centre"]
-    lum = map_coordinates(image, np.moveaxis(src.astype(np.float32), -1, 0), order=1, mode="mirror",
-                          prefilter=False)
-    return lum.astype(np.float32, copy=False)
+def _render_background(image: np.ndarray, plan: dict, size: tuple[int, int], t0: int, t1: int) -> np.ndarray:
+    """Frames [t0, t1) of the photograph seen through the planned moving window: (t1-t0, H, W) float32.
+
+    Each frame is one affine resampling (scipy does the per-pixel work in C): output pixel o, centred
+    at c_out, shows source point centre + k * R(-angle) (o - c_out - shift), k = scale / zoom.
+    """
+    height, width = size
+    c_out = np.array([(height - 1) / 2, (width - 1) / 2])
+    out = np.empty((t1 - t0, height, width), dtype=np.float32)
+    for i, t in enumerate(range(t0, t1)):
+        a = -np.deg2rad(plan["angle_deg"][t])
+        k = plan["scale"] / plan["zoom"][t]
+        matrix = k * np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
+        offset = plan["centre"] - matrix @ (c_out + plan["shift"][t])
+        affine_transform(image, matrix, offset, output_shape=(height, width), output=out[i], order=1,
+                         mode="mirror", prefilter=False)
+    return out
 
 
 def _mask(shape: str, u: np.ndarray, v: np.ndarray, radius: float, star_arms: int) -> np.ndarray:
@@ -225,7 +232,7 @@ def iter_luminance(plan: dict, chunk: int = 256) -> Iterator[np.ndarray]:
     textures = [load_image(s["image"]) for s in plan["sprites"]]
     for t0 in range(0, cfg.frames, chunk):
         t1 = min(t0 + chunk, cfg.frames)
-        lum = _render_background(plan["background"], plan["motion"], cfg.height, cfg.width, t0, t1)
+        lum = _render_background(plan["background"], plan["motion"], (cfg.height, cfg.width), t0, t1)
         for sprite, texture in zip(plan["sprites"], textures):
             _paint_sprite(lum, texture, sprite, t0)
         if (lo, hi) != (0.0, 1.0):

@@ -100,8 +100,8 @@ def coded_points(dataset, classifier, limit: int, qualities=None, progress: bool
                 stats = sci.encode_spikes(clip, path, q)
                 total_bytes += int(stats["bytes"]) if "bytes" in stats else path.stat().st_size
                 pixels += clip.size
-                decoded = sci.decode_file(path, task="features")
-                pred, _ = classifier.predict_features(decoded.features)
+                _, _, features, _ = sci.decode_features(path)
+                pred, _ = classifier.predict_features(features)
                 correct += int(pred == label)
             points.append({"quality": q, "bpp": 8.0 * total_bytes / pixels, "accuracy": correct / n,
                            "samples": n, "seconds": round(time.time() - start, 1)})

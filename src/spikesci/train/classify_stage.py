@@ -31,7 +31,7 @@ class ClassifyTrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-2
-    width: int = 32
+    width: int = 16
     noise: float = 0.1  # Gaussian noise on normalised features: robustness to coding distortion
     seed: int = 0
     threads: int = 1
@@ -111,7 +111,9 @@ def train_classifier(cfg: ClassifyTrainConfig, progress: bool = True, log=None) 
     _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
     _, xte, yte = split_features(cfg.dataset, "test", source, cfg.cache, progress)
     features_s = time.time() - start
-    head = ClassifyHead(HeadConfig(in_channels=xtr.shape[2], num_classes=train_ds.num_classes, width=cfg.width))
+    stem = 2 if min(xtr.shape[-2:]) > 48 else 1  # keep the spatial layers at <= 32x32 on CPU
+    head = ClassifyHead(HeadConfig(in_channels=xtr.shape[2], num_classes=train_ds.num_classes, width=cfg.width,
+                                   stem_stride=stem))
     head.set_normalisation(xtr)
     result = fit(head, (xtr, ytr), (xva, yva), cfg, progress, log)
     test_acc = float((predict_logits(head, xte).argmax(1) == yte).float().mean())

@@ -11,18 +11,19 @@ class CodecConfig:
     1 / 2^z_down; maps are padded to a multiple of 2^(y_down + z_down) and cropped after decoding."""
 
     channels: int = 8  # feature channels C (the FEM's output)
-    hidden: int = 48  # width of the transforms
-    latent: int = 48  # channels of y
-    hyper: int = 24  # channels of z
-    context: int = 24  # channels of the temporal context (inter frames)
-    mv_hidden: int = 24  # motion-vector codec width
-    mv_latent: int = 12
+    hidden: int = 32  # width of the transforms
+    latent: int = 32  # channels of y
+    hyper: int = 16  # channels of z
+    hyper_hidden: int = 24  # width of the hyper transforms
+    context: int = 16  # channels of the temporal context (inter frames)
+    mv_hidden: int = 16  # motion-vector codec width
+    mv_latent: int = 8
     mv_hyper: int = 8
     fmvr_hidden: int = 16
     y_down: int = 2
     z_down: int = 2
     qualities: int = 4
-    search: int = 6  # motion search range in feature pixels (encoder side)
+    search: int = 16  # motion search range in feature pixels (encoder side)
 
     @property
     def multiple(self) -> int:

@@ -26,7 +26,7 @@ LIKELIHOOD_MIN = 1e-9
 
 
 def build_tables() -> np.ndarray:
-    """(TABLES, 2*SUPPORT+1) float64 probabilities of a quantised zero-mean Gaussian per scale (export only)."""
+    """(TABLES, 2*SUPPORT+1) float64 probabilities of a quantised zero-mean Gaussian per scale (export)."""
     from scipy.special import ndtr
 
     sigma = np.exp(LOG_MIN + np.arange(TABLES) / LOG_STEP)[:, None]

@@ -1,4 +1,4 @@
-"""Dyadic (integer) layers: networks whose float64 evaluation is exact, so decoding is bit-identical everywhere.
+"""Dyadic (integer) layers: networks whose float64 evaluation is exact, so decoding is bit-identical anywhere.
 
 Why: a learned codec's decoder recomputes the entropy model's tables and the next frame's reference from
 network outputs. If those differ by one ulp between the encoding and the decoding machine (another BLAS,
@@ -73,7 +73,8 @@ class QConv(nn.Conv2d):
         """Integer weights k, integer biases (units 2^-(a+10)) and exponents a, from the float parameters."""
         a = weight_exponents(self.weight)
         scale = torch.tensor([math.ldexp(1.0, int(e)) for e in a], dtype=torch.float64)
-        k = torch.round(self.weight.detach().double() * scale.view(-1, 1, 1, 1)).clamp(-WEIGHT_MAX, WEIGHT_MAX)
+        k = torch.round(self.weight.detach().double() * scale.view(-1, 1, 1, 1))
+        k = k.clamp(-WEIGHT_MAX, WEIGHT_MAX)
         b = torch.round(self.bias.detach().double() * scale * ACT_SCALE)
         return k, b, a
 

@@ -33,7 +33,8 @@ class HyperpriorCoder(nn.Module):
         self.latent, self.hyper, self.z_down = latent, hyper, z_down
         self.h_a = nn.Sequential(QConv(latent, hidden, 3), Act(), down_net(hidden, hidden, hyper, z_down))
         self.h_s = up_net(hyper, hidden, hidden, z_down)
-        self.params = nn.Sequential(QConv(hidden + extra, hidden, 3), Act(), QConv(hidden, 2 * latent, 3))
+        width = max(hidden, latent)
+        self.params = nn.Sequential(QConv(hidden + extra, width, 3), Act(), QConv(width, 2 * latent, 3))
         self.z_log_scale = nn.Parameter(torch.zeros(hyper))
         lo, hi = step_range
         init = torch.linspace(hi, lo, qualities) if qualities > 1 else torch.tensor([lo])

@@ -1,4 +1,4 @@
-"""Inter coding, DCVC-style: motion, coded motion vectors, a feature-domain temporal context, contextual coding.
+"""Inter coding, DCVC-style: motion, coded vectors, a feature-domain temporal context, contextual coding.
 
 For F_t with the previous decoded map R:
   flow     = block matching (F_t, R)                        end side only (motion.py)
@@ -37,8 +37,8 @@ class InterCodec(nn.Module):
         self.ctx_net = nn.Sequential(QConv(c, cfg.context, 3), Act(), QConv(cfg.context, cfg.context, 3))
         self.enc = nn.Sequential(QConv(c + cfg.context, n, 3), Act(), down_net(n, n, cfg.latent, yd))
         self.prior_net = down_net(cfg.context, n, n, yd)
-        self.coder = HyperpriorCoder(cfg.latent, n, cfg.hyper, cfg.z_down, cfg.qualities, extra=n,
-                                     step_range=(-1.0, 1.5))
+        self.coder = HyperpriorCoder(cfg.latent, cfg.hyper_hidden, cfg.hyper, cfg.z_down, cfg.qualities,
+                                     extra=n, step_range=(-1.0, 1.5))
         self.dec = up_net(cfg.latent, n, n, yd)
         self.fuse = nn.Sequential(QConv(n + cfg.context, n, 3), Act(), QConv(n, c, 3))
 
@@ -52,9 +52,13 @@ class InterCodec(nn.Module):
         return quant_act(warped + self.fuse(torch.cat([self.dec(y_hat), ctx], 1)))
 
     # -- training ------------------------------------------------------------------------------------
-    def forward(self, x: torch.Tensor, ref: torch.Tensor, quality: int) -> tuple:
-        """(x_hat, v_hat, warped, [likelihoods]) for x (B, C, h, w) against the decoded reference."""
-        flow = estimate_motion(x.detach(), ref.detach(), self.search)
+    def forward(self, x: torch.Tensor, ref: torch.Tensor, quality: int,
+                flow: torch.Tensor | None = None) -> tuple:
+        """(x_hat, v_hat, warped, [likelihoods]) for x (B, C, h, w) against the decoded reference.
+
+        `flow`: motion estimated beforehand (training estimates all pairs of a GOP in one batch)."""
+        if flow is None:
+            flow = estimate_motion(x.detach(), ref.detach(), self.search)
         m_hat, lm_y, lm_z = self.mv_coder(self.mv_a(flow), quality)
         v_hat = quant_flow(self.mv_s(m_hat))
         warped, ctx, prior = self._context(ref, v_hat)

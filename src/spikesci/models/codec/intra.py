@@ -20,7 +20,7 @@ class IntraCodec(nn.Module):
         self.g_a = nn.Sequential(QConv(cfg.channels, cfg.hidden, 3), Act(),
                                  down_net(cfg.hidden, cfg.hidden, cfg.latent, cfg.y_down))
         self.g_s = up_net(cfg.latent, cfg.hidden, cfg.channels, cfg.y_down)
-        self.coder = HyperpriorCoder(cfg.latent, cfg.hidden, cfg.hyper, cfg.z_down, cfg.qualities,
+        self.coder = HyperpriorCoder(cfg.latent, cfg.hyper_hidden, cfg.hyper, cfg.z_down, cfg.qualities,
                                      step_range=(-1.5, 1.0))
 
     def forward(self, x: torch.Tensor, quality: int) -> tuple[torch.Tensor, list[torch.Tensor]]:

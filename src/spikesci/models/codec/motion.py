@@ -30,8 +30,9 @@ def _best_offsets(cur: torch.Tensor, ref: torch.Tensor, radius: int, block: int,
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             cost = (cur - _shift(ref, dx, dy)).abs().mean(1, keepdim=True)
-            cost = F.avg_pool2d(F.pad(cost, (block // 2,) * 4, mode="replicate"), block + 1, stride=1)
-            cost = cost[..., : cur.shape[-2], : cur.shape[-1]] + bias * (abs(dx) + abs(dy))
+            r = block // 2
+            cost = F.avg_pool2d(F.pad(cost, (r,) * 4, mode="replicate"), 2 * r + 1, stride=1)
+            cost = cost + bias * (abs(dx) + abs(dy))
             if best_cost is None:
                 best_cost = cost
                 continue

@@ -1,0 +1,146 @@
+"""`spikesci encode` / `spikesci decode` (.sci feature streams) and `spikesci bench codec`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from spikesci.cli.common import add_force_arg, add_size_args, check_output, print_json
+from spikesci.errors import SpikeSciError
+
+
+def register(commands, bench) -> None:
+    from spikesci.sci import DEFAULT_GOP, DEFAULT_QUALITY, QUALITIES
+
+    p = commands.add_parser(
+        "encode", help="spikes -> .sci learned feature stream (lossy, for machines)",
+        description="Extract features from a spike clip (FEM) and code them with the learned codec into a "
+        ".sci file. Qualities: " + ", ".join(map(str, QUALITIES)) + " (higher = better and bigger).")
+    p.add_argument("input", help="spike file (.dat or .npz)")
+    p.add_argument("-o", "--output", required=True, help="output .sci file")
+    p.add_argument("--quality", type=int, default=DEFAULT_QUALITY, choices=QUALITIES,
+                   help=f"rate point ({DEFAULT_QUALITY})")
+    p.add_argument("--gop", type=int, default=DEFAULT_GOP, help=f"feature maps per group of pictures ({DEFAULT_GOP})")
+    p.add_argument("--model", default=None, help="codec: shipped name or a codec .pt file (default: sci)")
+    add_size_args(p)
+    add_force_arg(p)
+    p.add_argument("--json", action="store_true", help="print a JSON object (bytes, bpp, seconds, ...)")
+    p.set_defaults(func=run_encode)
+
+    d = commands.add_parser(
+        "decode", help=".sci -> images (or other task outputs) straight from the decoded features",
+        description="Decode a .sci stream and run a task on the decoded features. OUT is a folder (one PNG "
+        "per feature map, frame_NNNNNN.png named by spike frame), OUT.png (the frame nearest --frame), "
+        "OUT.npz (images, frames, features, flows) or OUT.mp4 (a video).")
+    d.add_argument("input", help=".sci file")
+    d.add_argument("-o", "--output", required=True, help="folder, OUT.png, OUT.npz or OUT.mp4")
+    d.add_argument("--task", default="reconstruct", help="reconstruct (default) or classify")
+    d.add_argument("--frame", type=int, default=None, help="spike frame for a single PNG (nearest map)")
+    d.add_argument("--model", default=None, help="codec .pt file (default: the one named in the stream)")
+    add_force_arg(d)
+    d.add_argument("--json", action="store_true", help="print a JSON summary")
+    d.set_defaults(func=run_decode)
+
+    b = bench.add_parser("codec", help="rate-distortion of the learned codec vs lossless baselines",
+                         description="RD curve (bpp from file sizes vs PSNR of decoded reconstructions) on "
+                         "held-out simulated scenes and spike-REDS, next to lossless baselines and the "
+                         "uncompressed network; seconds and FLOPs per map, end vs cloud side.")
+    b.add_argument("--quick", action="store_true", help="one small scene per kind (seconds, for checks)")
+    b.add_argument("--json", dest="json_out", help="write the results to this JSON file")
+    b.add_argument("--plot", help="write the RD plot to this PNG")
+    b.add_argument("--model", default=None, help="codec .pt file (default: shipped)")
+    b.set_defaults(func=run_bench)
+
+
+def run_encode(args: argparse.Namespace) -> int:
+    from spikesci.sci import encode_file
+
+    src = Path(args.input)
+    if not src.exists():
+        raise SpikeSciError(f"{src}: no such file")
+    out = check_output(args.output, args.force, inputs=(src,))
+    stats = encode_file(src, out, args.quality, args.height, args.width, model=args.model,
+                        progress=not args.json)
+    if args.json:
+        print_json(stats)
+    else:
+        print(f"{out}: {stats['bytes']} bytes, {stats['bpp']:.4f} bpp, {stats['ratio_raw']:.1f}x smaller than raw "
+              f"1-bit frames, {stats['maps']} feature maps in {stats['gops']} GOPs, quality {stats['quality']}, "
+              f"{stats['seconds']:.2f} s")
+    return 0
+
+
+def _save_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    Image.fromarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), mode="L").save(path)
+
+
+def _save_video(path: Path, images: np.ndarray, fps: int = 25) -> None:
+    import av
+
+    h, w = images.shape[1:]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = w + w % 2, h + h % 2
+        stream.pix_fmt = "yuv420p"
+        for img in images:
+            g = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+            g = np.pad(g, ((0, h % 2), (0, w % 2)), mode="edge")
+            frame = av.VideoFrame.from_ndarray(np.repeat(g[..., None], 3, -1), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    from spikesci.sci import decode_file
+
+    src = Path(args.input)
+    out = Path(args.output)
+    suffix = out.suffix.lower()
+    if suffix not in (".png", ".npz", ".mp4", ".avi", ".mkv", ""):
+        raise SpikeSciError(f"{out}: output must be a folder, .png, .npz or a video (.mp4/.mkv/.avi)")
+    if suffix == "" and out.exists() and not out.is_dir():
+        raise SpikeSciError(f"{out}: exists and is not a folder")
+    if suffix != "" or not out.exists():
+        check_output(out, args.force, inputs=(src,))
+    result = decode_file(src, task=args.task, model=args.model)
+    summary = {"input": str(src), "output": str(out), "task": args.task, "maps": int(len(result.frames)),
+               "frames": [int(f) for f in result.frames], **{k: v for k, v in result.outputs.items()
+                                                             if isinstance(v, (int, float, str, list))}}
+    images = result.images
+    if suffix == ".npz":
+        arrays = {"frames": result.frames, "features": result.features, "flows": result.flows}
+        if images is not None:
+            arrays["images"] = images
+        np.savez_compressed(out, **arrays)
+    elif images is None:
+        raise SpikeSciError(f"task '{args.task}' makes no images: write OUT.npz or use --json")
+    elif suffix == ".png":
+        target = result.frames[len(result.frames) // 2] if args.frame is None else args.frame
+        i = int(np.argmin(np.abs(result.frames - target)))
+        _save_png(out, images[i])
+        summary["frame"] = int(result.frames[i])
+    elif suffix:
+        _save_video(out, images)
+    else:
+        out.mkdir(exist_ok=True)
+        for f, img in zip(result.frames, images):
+            _save_png(out / f"frame_{int(f):06d}.png", img)
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"{out}: {summary['maps']} maps decoded ({args.task})")
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from spikesci.models.codec.bench import run_benchmark
+
+    result = run_benchmark(quick=args.quick, json_path=args.json_out, plot_path=args.plot, model=args.model)
+    print_json(result) if not args.json_out else None
+    return 0

@@ -1,0 +1,88 @@
+"""Learned commands: `spikesci train` (perception, issue 4). The codec's `encode` / `decode` go in
+`register_codec` below (issue 5), so each part keeps its own function."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+from spikesci.errors import SpikeSciError
+
+STAGES = ("fem", "fam", "all")
+
+
+def register(commands, bench) -> None:
+    register_train(commands)
+    register_codec(commands, bench)
+
+
+def register_train(commands) -> None:
+    from spikesci.train.config import ABLATIONS
+
+    p = commands.add_parser("train", help="train the learned perception (stage fem, fam or all)",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--stage", choices=STAGES, default="all")
+    p.add_argument("--out", required=True, help="output folder (weights, checkpoints, config.json, logs)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="steps of the chosen stage (both stages for all)")
+    p.add_argument("--fem-steps", type=int, default=None)
+    p.add_argument("--fam-steps", type=int, default=None)
+    p.add_argument("--batch", type=int, default=None)
+    p.add_argument("--crop", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--lap-weight", type=float, default=None, help="Laplacian constraint weight (0 = off)")
+    p.add_argument("--scenes", type=int, default=None, help="training scenes to simulate (cached)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
+    p.add_argument("--ablation", choices=ABLATIONS, default=None)
+    p.add_argument("--config", default=None, help="start from a saved config.json")
+    p.add_argument("--fem", default=None, help="trained FEM weights for --stage fam (default OUT/fem.pt)")
+    p.add_argument("--cache", default=None, help="scene cache folder (default OUT/cache)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt-<stage>.pt")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=run_train)
+
+
+def build_config(args):
+    from spikesci.train.config import TrainConfig
+
+    cfg = TrainConfig.load(args.config) if args.config else TrainConfig()
+    if args.resume and not args.config and (Path(args.out) / "config.json").exists():
+        cfg = TrainConfig.load(Path(args.out) / "config.json")
+    cfg = replace(cfg, stage=args.stage, device=args.device, seed=args.seed)
+    if args.steps is not None:
+        if args.stage in ("fem", "all"):
+            cfg = replace(cfg, fem_steps=args.steps)
+        if args.stage in ("fam", "all"):
+            cfg = replace(cfg, fam_steps=args.steps)
+    for name in ("fem_steps", "fam_steps", "batch", "crop", "lr", "lap_weight", "threads"):
+        value = getattr(args, name)
+        if value is not None:
+            cfg = replace(cfg, **{name: value})
+    if args.scenes is not None:
+        cfg = replace(cfg, data=replace(cfg.data, scenes=args.scenes))
+    cfg = cfg.with_ablation(args.ablation)
+    if cfg.crop % 8:
+        raise SpikeSciError(f"--crop must be a multiple of 8, got {cfg.crop}")
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SpikeSciError("--device cuda asked for, but this torch has no CUDA device")
+    return cfg
+
+
+def run_train(args) -> int:
+    from spikesci.train.loop import train
+
+    cfg = build_config(args)
+    summary = train(cfg, args.out, resume=args.resume, fem_path=args.fem, cache=args.cache,
+                    progress=not args.no_progress)
+    print(json.dumps(summary))
+    return 0
+
+
+def register_codec(commands, bench) -> None:
+    """Issue 5 (the feature codec) adds `encode` and `decode` here."""

@@ -1,0 +1,1 @@
+"""Datasets built from the simulator (nothing is downloaded)."""

@@ -1,0 +1,211 @@
+"""FeatureCodec: a group of pictures (GOP) of feature maps <-> bytes, plus the training forward pass.
+
+CompressAI's pattern: `forward()` (training: reconstructions, likelihoods, estimated bits) and
+`compress()` / `decompress()` (real bytes from one constriction range coder per GOP). The first map of a GOP
+is intra-coded, the others inter-coded against the previous *decoded* map; decoded motion vectors are refined
+by FMVR and returned with the maps for the FAM. Maps of any size are padded (replicate) to a multiple of
+`config.multiple` and cropped back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spikesci.errors import ContainerError, ModelMismatchError
+from spikesci.models.codec.config import CodecConfig
+from spikesci.models.codec.entropy import Tables, build_tables
+from spikesci.models.codec.exact import QConv, exact_state, freeze_all, load_exact_state
+from spikesci.models.codec.fmvr import FMVR
+from spikesci.models.codec.hyperprior import HyperpriorCoder
+from spikesci.models.codec.inter import InterCodec
+from spikesci.models.codec.intra import IntraCodec
+from spikesci.models.codec.motion import estimate_motion
+
+GOP_TAG = b"GOP1"
+_GOP_HEAD = struct.Struct("<4sBBHHH")  # tag, quality, maps, channels, height, width
+MAX_SIDE = 8192
+MAX_GOP = 255
+FORMAT = "spikesci-codec"
+
+
+class FeatureCodec(nn.Module):
+    """Intra + inter (DCVC-style) + FMVR feature codec with `config.qualities` rate points (0 = lowest)."""
+
+    def __init__(self, config: CodecConfig = CodecConfig()):
+        super().__init__()
+        self.config = config
+        self.intra = IntraCodec(config)
+        self.inter = InterCodec(config)
+        self.fmvr = FMVR(config.channels, config.fmvr_hidden)
+        self.tables = Tables(build_tables())
+        self.sha256 = ""
+        self.meta: dict = {}
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.config.multiple
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % m, (-w) % m
+        if ph or pw:
+            shape = x.shape
+            x = F.pad(x.reshape(-1, *shape[-3:]), (0, pw, 0, ph), mode="replicate")
+            x = x.reshape(*shape[:-2], h + ph, w + pw)
+        return x
+
+    def coders(self) -> list[HyperpriorCoder]:
+        return [self.intra.coder, self.inter.coder, self.inter.mv_coder]
+
+    # -- training ------------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, quality: int) -> dict:
+        """x (B, N, C, h, w) float32 -> dict(x_hat, flows (B, N-1, 2, h, w), bits estimated for the batch)."""
+        b, n, c, h, w = x.shape
+        xp = self._pad(x)
+        x_hat, liks = self.intra(xp[:, 0], quality)
+        outs, flows = [x_hat], []
+        if n > 1:  # motion between originals, all pairs at once (compress() matches against decoded maps)
+            hp, wp = xp.shape[-2:]
+            cur = xp[:, 1:].reshape(-1, c, hp, wp)
+            ref = xp[:, :-1].reshape(-1, c, hp, wp)
+            motion = estimate_motion(cur, ref, self.config.search).view(b, n - 1, 2, hp, wp)
+        for k in range(1, n):
+            x_hat, v_hat, warped, lk = self.inter(xp[:, k], x_hat, quality, motion[:, k - 1])
+            flows.append(self.fmvr(v_hat, x_hat, warped))
+            outs.append(x_hat)
+            liks = liks + lk
+        bits = sum(-torch.log2(lik).sum() for lik in liks)
+        x_hat = torch.stack(outs, 1)[..., :h, :w]
+        flow_t = torch.stack(flows, 1)[..., :h, :w] if flows else x.new_zeros(b, 0, 2, h, w)
+        return {"x_hat": x_hat, "flows": flow_t, "bits": bits}
+
+    # -- real coding ---------------------------------------------------------------------------------
+    def _check_quality(self, quality: int) -> int:
+        if not 0 <= int(quality) < self.config.qualities:
+            raise ModelMismatchError(f"quality index {quality} out of range 0..{self.config.qualities - 1}")
+        return int(quality)
+
+    @torch.no_grad()
+    def compress(self, feats: torch.Tensor, quality: int) -> tuple[bytes, dict]:
+        """feats (N, C, h, w) -> (payload bytes, dict(x_hat, flows exact float64, bits estimated))."""
+        import constriction
+
+        quality = self._check_quality(quality)
+        self._ensure_exported()
+        n, c, h, w = feats.shape
+        if c != self.config.channels or not 1 <= n <= MAX_GOP or max(h, w) > MAX_SIDE:
+            raise ModelMismatchError(f"codec expects (1..{MAX_GOP}, {self.config.channels}, h, w) maps, "
+                                     f"got {tuple(feats.shape)}")
+        xp = self._pad(feats.float())
+        enc = constriction.stream.queue.RangeEncoder()
+        x_hat, bits = self.intra.compress(xp[:1], quality, enc, self.tables)
+        outs, flows = [x_hat], []
+        for k in range(1, n):
+            x_hat, v_hat, warped, b = self.inter.compress(xp[k:k + 1], x_hat, quality, enc, self.tables)
+            flows.append(self.fmvr(v_hat, x_hat, warped))
+            outs.append(x_hat)
+            bits += b
+        words = np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
+        payload = _GOP_HEAD.pack(GOP_TAG, quality, n, c, h, w) + words
+        return payload, self._result(outs, flows, h, w, bits)
+
+    @torch.no_grad()
+    def decompress(self, payload: bytes) -> dict:
+        """Inverse of `compress`: dict(x_hat (N, C, h, w), flows (N-1, 2, h, w)) exact float64, quality."""
+        import constriction
+
+        if len(payload) < _GOP_HEAD.size or (len(payload) - _GOP_HEAD.size) % 4:
+            raise ContainerError("feature stream chunk has a bad length")
+        tag, quality, n, c, h, w = _GOP_HEAD.unpack_from(payload)
+        bad_size = not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE)
+        if tag != GOP_TAG or c != self.config.channels or n < 1 or bad_size:
+            raise ContainerError("feature stream chunk header is damaged or made by another model")
+        quality = self._check_quality(quality)
+        self._ensure_exported()
+        words = np.frombuffer(payload, dtype="<u4", offset=_GOP_HEAD.size).astype(np.uint32)
+        m = self.config.multiple
+        shape = (h + (-h) % m, w + (-w) % m)
+        try:
+            dec = constriction.stream.queue.RangeDecoder(words)
+            x_hat = self.intra.decompress(dec, shape, quality, self.tables)
+            outs, flows = [x_hat], []
+            for _ in range(1, n):
+                x_hat, v_hat, warped = self.inter.decompress(dec, x_hat, quality, self.tables)
+                flows.append(self.fmvr(v_hat, x_hat, warped))
+                outs.append(x_hat)
+        except (ValueError, RuntimeError, AssertionError, OverflowError) as exc:
+            raise ContainerError(f"feature stream is damaged ({exc})") from None
+        out = self._result(outs, flows, h, w, None)
+        out["quality"] = quality
+        return out
+
+    @staticmethod
+    def _result(outs, flows, h, w, bits) -> dict:
+        x_hat = torch.cat(outs, 0)[..., :h, :w]
+        flows_t = torch.cat(flows, 0)[..., :h, :w] if flows else torch.zeros(0, 2, h, w, dtype=torch.float64)
+        return {"x_hat": x_hat, "flows": flows_t, "bits": bits}
+
+    def _ensure_exported(self) -> None:
+        if self.intra.coder.step64.numel() == 0:
+            self.export()
+
+    # -- export / load -------------------------------------------------------------------------------
+    def export(self) -> None:
+        """Fix integer weights and float64 constants from the float parameters (after training)."""
+        freeze_all(self)
+        for coder in self.coders():
+            coder.export_constants()
+
+    def save(self, path: str | Path, meta: dict | None = None) -> str:
+        """Write weights, integer weights, constants and tables; returns the file's sha256."""
+        self.export()
+        quantized = {f"{n}.{p}" for n, m in self.named_modules() if isinstance(m, QConv)
+                     for p in ("weight", "bias")}
+        consts = {}
+        for i, coder in enumerate(self.coders()):
+            consts[f"{i}.step"] = coder.step64
+            consts[f"{i}.log_step"] = coder.log_step64
+            consts[f"{i}.z_index"] = coder.z_index
+        blob = {
+            "format": FORMAT, "version": 1, "config": self.config.to_dict(), "meta": dict(meta or {}),
+            "state": {k: v.detach().clone() for k, v in self.state_dict().items() if k not in quantized},
+            "exact": exact_state(self), "constants": consts, "tables": torch.from_numpy(self.tables.probs),
+        }
+        buf = io.BytesIO()
+        torch.save(blob, buf)
+        data = buf.getvalue()
+        Path(path).write_bytes(data)
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        return self.sha256
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureCodec:
+        """Load a saved codec; decoding then uses only the stored integers, constants and tables."""
+        data = Path(path).read_bytes()
+        try:
+            blob = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+            if blob.get("format") != FORMAT or blob.get("version") != 1:
+                raise ValueError("not a codec file")
+            model = cls(CodecConfig.from_dict(blob["config"]))
+            model.load_state_dict(blob["state"], strict=False)
+            load_exact_state(model, blob["exact"])
+            for m in model.modules():
+                if isinstance(m, QConv):  # float weights for fine-tuning, equal to the integers
+                    m.weight.data.copy_(m.w64)
+                    m.bias.data.copy_(m.b64)
+            for i, coder in enumerate(model.coders()):
+                coder.step64 = blob["constants"][f"{i}.step"].double()
+                coder.log_step64 = blob["constants"][f"{i}.log_step"].double()
+                coder.z_index = blob["constants"][f"{i}.z_index"].long()
+            model.tables = Tables(blob["tables"].double().numpy())
+        except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+            raise ModelMismatchError(f"{path}: not a usable spikesci codec weights file ({exc})") from None
+        model.meta = blob.get("meta", {})
+        model.sha256 = hashlib.sha256(data).hexdigest()
+        return model.eval()

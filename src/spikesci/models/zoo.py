@@ -1,0 +1,196 @@
+"""Shipped weights and the perception pipeline built on them (FEM -> features -> FAM -> images).
+
+Weights live in `spikesci/weights/` beside `manifest.json`:
+    {"models": {"<name>": {"files": {"fem": "fem.pt", "fam": "fam.pt"}, "sha256": {"fem.pt": "..."},
+                           "command": "spikesci train ...", "seed": 0, ...}}}
+`load_perception(name)` checks every file's SHA-256 before loading, so a damaged or swapped file is a clear
+error, never silent garbage. The codec (issue 5) registers its own models in the same manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from spikesci.errors import ModelMismatchError, SpikeSciError
+from spikesci.models.analysis import FAM, FAMConfig
+from spikesci.models.extract import FEM, FEMConfig
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_MODEL = "perception"
+CHUNK_MAPS = 16  # feature maps computed at once (bounds memory on long clips)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_manifest(folder: str | Path = WEIGHTS_DIR) -> dict:
+    path = Path(folder) / "manifest.json"
+    if not path.exists():
+        raise SpikeSciError(f"{path}: no weights manifest (the package was installed without its weights)")
+    return json.loads(path.read_text())
+
+
+def verified_path(name: str, file: str, folder: str | Path = WEIGHTS_DIR) -> Path:
+    """Path of a shipped weight file after checking its SHA-256 against the manifest."""
+    entry = read_manifest(folder).get("models", {}).get(name)
+    if entry is None:
+        known = ", ".join(read_manifest(folder).get("models", {})) or "none"
+        raise SpikeSciError(f"unknown model '{name}' (shipped: {known})")
+    path = Path(folder) / file
+    if not path.exists():
+        raise SpikeSciError(f"{path}: weight file of model '{name}' is missing")
+    want = entry.get("sha256", {}).get(file)
+    got = sha256_file(path)
+    if want != got:
+        raise ModelMismatchError(f"{path}: checksum {got[:12]}... does not match the manifest "
+                                 f"({str(want)[:12]}...): the file is damaged or from other weights")
+    return path
+
+
+def _load_blob(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+class Perception:
+    """FEM + FAM with the helpers the CLI, the codec and the tasks use.
+
+    stride: spike frames between feature maps; window: spike frames a map reads ([t - lookback, t + lookahead]);
+    maps: feature maps per FAM window (centre = maps // 2); scale: input pixels per feature pixel.
+    """
+
+    def __init__(self, fem: FEM, fam: FAM, name: str = "custom", checksum: str = ""):
+        self.fem, self.fam = fem.eval(), fam.eval()
+        self.name, self.checksum = name, checksum
+        c = fem.config
+        self.stride, self.window, self.lookback, self.lookahead = c.stride, c.window, c.lookback, c.lookahead
+        self.channels, self.scale, self.maps = c.channels, c.scale, fam.config.maps
+
+    # -- end side -------------------------------------------------------------------------------------
+    def default_frames(self, length: int) -> np.ndarray:
+        """Map times of a clip of `length` spike frames: t = lookback, lookback + stride, ... (windows inside)."""
+        last = length - 1 - self.lookahead
+        if last < self.lookback:
+            return np.array([length // 2])
+        return np.arange(self.lookback, last + 1, self.stride)
+
+    def extract(self, spikes: np.ndarray, frames=None, progress: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+        """Feature maps (N, C, ceil(H/2), ceil(W/2)) of a (T, H, W) clip at spike frames `frames` (default
+        every `stride` frames with full windows). Windows that cross the clip's ends are mirrored in time."""
+        spikes = _check_spikes(spikes)
+        t_len = spikes.shape[0]
+        frames = self.default_frames(t_len) if frames is None else np.asarray(frames, dtype=np.int64).ravel()
+        if frames.size and (frames.min() < 0 or frames.max() >= t_len):
+            raise SpikeSciError(f"feature frames must lie in 0..{t_len - 1}")
+        out = []
+        from tqdm import tqdm
+
+        chunks = range(0, len(frames), CHUNK_MAPS)
+        for a in tqdm(chunks, desc="features", disable=not progress or len(chunks) < 2):
+            idx = frames[a:a + CHUNK_MAPS, None] - self.lookback + np.arange(self.window)[None]
+            idx = _mirror(idx, t_len)
+            x = torch.from_numpy(np.asarray(spikes[idx.ravel()]).reshape(idx.shape + spikes.shape[1:]))
+            with torch.no_grad():
+                out.append(self.fem(_pad_even(x.float())))
+        feats = torch.cat(out) if out else torch.zeros(0, self.channels, 1, 1)
+        return feats, frames
+
+    # -- cloud side -----------------------------------------------------------------------------------
+    def analyze(self, features: torch.Tensor, flows: torch.Tensor | None = None) -> torch.Tensor:
+        """FAM on a window (N, C, h, w) or a batch of windows (B, N, C, h, w) -> (B, 1, 2h, 2w) luminance.
+
+        Differentiable (use torch.no_grad() around it for inference); not clamped.
+        """
+        if features.dim() == 4:
+            features = features[None]
+            flows = None if flows is None else (flows[None] if flows.dim() == 4 else flows)
+        return self.fam(features, flows)
+
+    def reconstruct(self, spikes: np.ndarray, frames=None, batch: int = 4,
+                    progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Images (N, H, W) float32 in [0, 1] at spike frames `frames` (default: every map time).
+
+        Each image uses the maps at frame + stride * (k - maps // 2), k = 0..maps-1 (mirrored at the ends).
+        """
+        spikes = _check_spikes(spikes)
+        t_len, h, w = spikes.shape
+        frames = self.default_frames(t_len) if frames is None else np.asarray(frames, dtype=np.int64).ravel()
+        if frames.size and (frames.min() < 0 or frames.max() >= t_len):
+            raise SpikeSciError(f"frames must lie in 0..{t_len - 1}")
+        offsets = self.stride * (np.arange(self.maps) - self.maps // 2)
+        images = np.empty((len(frames), h, w), dtype=np.float32)
+        from tqdm import tqdm
+
+        for a in tqdm(range(0, len(frames), batch), desc="reconstruct", disable=not progress):
+            centre = frames[a:a + batch]
+            times = _mirror(centre[:, None] + offsets[None], t_len)
+            uniq, inv = np.unique(times, return_inverse=True)
+            feats, _ = self.extract(spikes, uniq)
+            win = feats[torch.from_numpy(inv.reshape(times.shape))]  # (b, maps, C, h', w')
+            with torch.no_grad():
+                img = self.fam(win)
+            images[a:a + batch] = img[:, 0, :h, :w].clamp(0, 1).numpy()
+        return images, frames
+
+
+def _check_spikes(spikes) -> np.ndarray:
+    if not hasattr(spikes, "shape") or len(spikes.shape) != 3:
+        raise SpikeSciError(f"spikes must be a (frames, height, width) array, got {getattr(spikes, 'shape', None)}")
+    if min(spikes.shape) < 1:
+        raise SpikeSciError("spikes is empty")
+    return spikes
+
+
+def _mirror(idx: np.ndarray, length: int) -> np.ndarray:
+    """Reflect frame indices into 0..length-1 (so windows at the clip's ends stay full)."""
+    if length == 1:
+        return np.zeros_like(idx)
+    period = 2 * (length - 1)
+    idx = np.mod(idx, period)
+    return np.where(idx >= length, period - idx, idx)
+
+
+def _pad_even(x: torch.Tensor) -> torch.Tensor:
+    """Replicate-pad height and width to even sizes (the FEM works on 2x2 blocks)."""
+    ph, pw = x.shape[-2] % 2, x.shape[-1] % 2
+    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+
+
+def build_perception(fem_blob: dict, fam_blob: dict, name: str = "custom", checksum: str = "") -> Perception:
+    fem = FEM(FEMConfig.from_dict(fem_blob["config"]))
+    fem.load_state_dict(fem_blob["state"])
+    fam = FAM(FAMConfig.from_dict(fam_blob["config"]))
+    fam.load_state_dict(fam_blob["state"])
+    for p in list(fem.parameters()) + list(fam.parameters()):
+        p.requires_grad_(False)
+    return Perception(fem, fam, name, checksum)
+
+
+def load_files(fem_path: str | Path, fam_path: str | Path, name: str = "custom") -> Perception:
+    """A Perception from weight files outside the package (e.g. a training run's OUT/fem.pt, OUT/fam.pt)."""
+    return build_perception(_load_blob(Path(fem_path)), _load_blob(Path(fam_path)), name)
+
+
+@lru_cache(maxsize=4)
+def load_perception(name: str = DEFAULT_MODEL, folder: str | None = None) -> Perception:
+    """The shipped perception model `name`, its files verified against manifest.json (SHA-256)."""
+    folder = folder or str(WEIGHTS_DIR)
+    entry = read_manifest(folder).get("models", {}).get(name)
+    if entry is None:
+        raise SpikeSciError(f"unknown model '{name}' (shipped: {', '.join(read_manifest(folder).get('models', {}))})")
+    files = entry["files"]
+    fem_path = verified_path(name, files["fem"], folder)
+    fam_path = verified_path(name, files["fam"], folder)
+    checksum = hashlib.sha256((entry["sha256"][files["fem"]] + entry["sha256"][files["fam"]]).encode()).hexdigest()
+    return build_perception(_load_blob(fem_path), _load_blob(fam_path), name, checksum)

@@ -1,0 +1,308 @@
+"""`.sci` feature streams: spikes -> FEM features -> learned codec bytes -> decoded features -> tasks.
+
+The facade the CLI, the demo and the benchmarks call:
+    QUALITIES                                   rate points, low to high
+    encode_spikes(spikes, path, quality)        -> dict(bytes, bpp, seconds, ...)
+    encode_file(src, dst, quality, h, w)        .dat / .npz in, .sci out
+    decode_file(path, task="reconstruct")       -> SciResult(images, frames, features, flows, header)
+    iter_decode(path)                           streams (features, flows) GOP by GOP (bounded memory)
+
+File layout (io/container.py framing): magic b"SCI\\x00", version 1, a JSON header (height, width, spike
+frames, window, lookback, stride, quality, model, codec and FEM checksums, GOP size, map count and
+times), then one chunk per group of pictures (GOP), each a self-contained range-coded payload
+(models/codec/codec.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
+from spikesci.io.container import ContainerReader, ContainerWriter
+from spikesci.models.codec import FeatureCodec
+
+MAGIC = b"SCI\x00"
+VERSION = 1
+KIND = ".sci feature stream"
+QUALITIES = [1, 2, 3, 4]
+DEFAULT_QUALITY = 3
+DEFAULT_GOP = 8
+DEFAULT_CODEC = "sci"
+MAX_FRAMES = 1 << 31
+
+
+@dataclass
+class SciModel:
+    """The codec with the perception model (FEM + FAM) it was trained between."""
+
+    name: str
+    codec: FeatureCodec
+    perception: object  # spikesci.models.zoo.Perception
+    fam: torch.nn.Module  # the FAM fine-tuned with the decoder (Fig. 7c), or the perception's FAM
+
+    @property
+    def checksum(self) -> str:
+        return self.codec.sha256
+
+
+def _codec_manifest() -> dict:
+    import json
+
+    from spikesci.models.zoo import WEIGHTS_DIR
+
+    path = WEIGHTS_DIR / "codec_manifest.json"
+    if not path.exists():
+        raise SpikeSciError(f"{path}: no codec weights shipped with this installation")
+    return json.loads(path.read_text())
+
+
+_REGISTERED: dict[str, SciModel] = {}
+
+
+def register_model(sm: SciModel) -> None:
+    """Make an in-memory model available by name (tests, benchmarks of unshipped weights)."""
+    _REGISTERED[sm.name] = sm
+
+
+def make_model(codec: FeatureCodec, perception, name: str = "custom", fam=None) -> SciModel:
+    """A SciModel from loaded parts (the codec's checksum must be set, e.g. by FeatureCodec.save/load)."""
+    return SciModel(name, codec.eval(), perception, fam if fam is not None else perception.fam)
+
+
+def load_model(model: str | None = None) -> SciModel:
+    """Registered or shipped codec `model` (default "sci", checksum-verified) or a codec .pt path."""
+    name = model or DEFAULT_CODEC
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    return _load_model(name)
+
+
+@lru_cache(maxsize=4)
+def _load_model(name: str) -> SciModel:
+    from spikesci.models.zoo import WEIGHTS_DIR, load_perception, sha256_file
+
+    path = Path(name)
+    if path.suffix == ".pt" and path.exists():
+        codec = FeatureCodec.load(path)
+        name = path.stem
+    else:
+        entry = _codec_manifest().get("models", {}).get(name)
+        if entry is None:
+            raise ModelMismatchError(f"unknown codec model '{name}' (this spikesci ships: "
+                                     f"{', '.join(_codec_manifest().get('models', {})) or 'none'})")
+        path = WEIGHTS_DIR / entry["file"]
+        if not path.exists() or sha256_file(path) != entry["sha256"]:
+            raise ModelMismatchError(f"{path}: codec weights are missing or do not match the manifest")
+        codec = FeatureCodec.load(path)
+    perception = load_perception(codec.meta.get("perception", "perception"))
+    fam = perception.fam
+    if "fam_state" in codec.meta:
+        import copy
+
+        fam = copy.deepcopy(perception.fam)
+        fam.load_state_dict(codec.meta["fam_state"])
+        fam.eval()
+    return SciModel(name, codec, perception, fam)
+
+
+def quality_index(quality: int) -> int:
+    if quality not in QUALITIES:
+        raise SpikeSciError(f"quality must be one of {QUALITIES} (higher = better and bigger), got {quality}")
+    return QUALITIES.index(quality)
+
+
+# -- encoding ------------------------------------------------------------------------------------------
+def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_QUALITY,
+                  model: str | None = None, gop: int = DEFAULT_GOP, progress: bool = False) -> dict:
+    """Encode a (T, H, W) 0/1 clip into a `.sci` file; GOP by GOP, so memory stays bounded on long clips.
+
+    Returns dict(bytes, bpp (8 * bytes / (H * W * T)), seconds, maps, gops, quality, ratio_raw, path).
+    """
+    qi = quality_index(quality)
+    if not hasattr(spikes, "shape") or len(spikes.shape) != 3 or min(spikes.shape) < 1:
+        raise SpikeSciError(f"spikes must be a non-empty (frames, height, width) array, got "
+                            f"{getattr(spikes, 'shape', None)}")
+    if not 1 <= gop <= 255:
+        raise SpikeSciError("GOP size must be 1..255")
+    sm = load_model(model)
+    per = sm.perception
+    t_len, h, w = spikes.shape
+    frames = per.default_frames(t_len)
+    header = {
+        "format": "sci", "height": int(h), "width": int(w), "frames": int(t_len), "window": per.window,
+        "lookback": per.lookback, "stride": per.stride, "quality": int(quality), "model": sm.name,
+        "codec_sha256": sm.checksum, "fem_sha256": per.checksum, "gop": int(gop), "maps": int(len(frames)),
+        "map_frames": [int(f) for f in frames], "channels": sm.codec.config.channels,
+    }
+    t0 = time.time()
+    path = Path(path)
+    from tqdm import tqdm
+
+    with ContainerWriter(path, MAGIC, VERSION, header) as writer:
+        for a in tqdm(range(0, len(frames), gop), desc="encode", disable=not progress):
+            feats, _ = per.extract(spikes, frames[a:a + gop])
+            payload, _ = sm.codec.compress(feats, qi)
+            writer.write_chunk(payload)
+    seconds = time.time() - t0
+    size = path.stat().st_size
+    return {"path": str(path), "bytes": size, "bpp": 8.0 * size / (h * w * t_len), "seconds": seconds,
+            "maps": len(frames), "gops": -(-len(frames) // gop), "quality": quality,
+            "ratio_raw": (h * w * t_len / 8.0) / size, "frames": t_len, "height": h, "width": w}
+
+
+def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY, height: int = 250,
+                width: int = 400, model: str | None = None, progress: bool = False) -> dict:
+    """`.dat` / `.npz` spike file -> `.sci`."""
+    from spikesci.io.spikes import read_spikes
+
+    spikes = read_spikes(src, height=height, width=width)
+    return encode_spikes(spikes, dst, quality, model=model, progress=progress)
+
+
+# -- decoding ------------------------------------------------------------------------------------------
+def _int(header: dict, key: str, lo: int, hi: int) -> int:
+    v = header.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ContainerError(f".sci header field '{key}' is missing or invalid ({v!r})")
+    return v
+
+
+def read_header(reader: ContainerReader) -> dict:
+    """Validate the header of an open `.sci` container (every field the decoder relies on)."""
+    hd = reader.header
+    if hd.get("format") != "sci":
+        raise ContainerError(f"{reader.path.name}: not a {KIND}")
+    for key, lo, hi in (("height", 1, 65535), ("width", 1, 65535), ("frames", 1, MAX_FRAMES),
+                        ("window", 1, 4096), ("lookback", 0, 4096), ("stride", 1, 4096), ("gop", 1, 255),
+                        ("maps", 0, MAX_FRAMES), ("channels", 1, 4096), ("quality", 0, 255)):
+        _int(hd, key, lo, hi)
+    if hd["quality"] not in QUALITIES:
+        raise ContainerError(f".sci header quality {hd['quality']} is not one of {QUALITIES}")
+    mf = hd.get("map_frames")
+    if not isinstance(mf, list) or len(mf) != hd["maps"] or not all(isinstance(f, int) for f in mf):
+        raise ContainerError(".sci header field 'map_frames' is missing or invalid")
+    if not isinstance(hd.get("codec_sha256"), str) or not isinstance(hd.get("model"), str):
+        raise ContainerError(".sci header does not name its codec")
+    return hd
+
+
+def _model_for(header: dict, model: str | None) -> SciModel:
+    sm = load_model(model or header["model"])
+    if sm.checksum != header["codec_sha256"]:
+        raise ModelMismatchError(
+            f"stream was made by codec weights {header['codec_sha256'][:12]}... (model '{header['model']}'), "
+            f"but the available '{sm.name}' weights are {sm.checksum[:12]}...: decode with the same weights")
+    if header["channels"] != sm.codec.config.channels:
+        raise ModelMismatchError("stream has a different number of feature channels than the codec")
+    return sm
+
+
+def iter_decode(path: str | Path, model: str | None = None
+                ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
+    """Yield (first map index, features (n, C, h, w), refined flows (n-1, 2, h, w)) per GOP, exact float64."""
+    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
+        hd = read_header(reader)
+        sm = _model_for(hd, model)
+        total, gop = hd["maps"], hd["gop"]
+        if reader.num_chunks != -(-total // gop):
+            raise ContainerError(f"{Path(path).name}: {reader.num_chunks} chunks for {total} maps "
+                                 f"of GOP {gop} (damaged or truncated)")
+        fh, fw = -(-hd["height"] // 2), -(-hd["width"] // 2)
+        for i, payload in enumerate(reader.iter_chunks()):
+            out = sm.codec.decompress(payload)
+            x_hat = out["x_hat"]
+            n_expect = min(gop, total - i * gop)
+            if x_hat.shape[0] != n_expect or tuple(x_hat.shape[-2:]) != (fh, fw):
+                raise ContainerError(f"{Path(path).name}: chunk {i} does not match the header")
+            if out["quality"] != quality_index(hd["quality"]):
+                raise ContainerError(f"{Path(path).name}: chunk {i} quality does not match the header")
+            yield i * gop, x_hat, out["flows"]
+
+
+@dataclass
+class SciResult:
+    """Decoded stream: images (N, H, W) float32 [0, 1] at spike frames `frames`; features, flows, header."""
+
+    images: np.ndarray | None
+    frames: np.ndarray
+    features: np.ndarray
+    flows: np.ndarray
+    header: dict
+    outputs: dict = field(default_factory=dict)
+
+
+TaskFn = Callable[[SciModel, torch.Tensor, list, dict], dict]
+TASKS: dict[str, TaskFn] = {}
+
+
+def register_task(name: str, fn: TaskFn) -> None:
+    """Add a task: fn(model, features (N, C, h, w), flows (N-1 entries, None where not coded), header)."""
+    TASKS[name] = fn
+
+
+def decode_features(path: str | Path, model: str | None = None) -> tuple[SciModel, dict, torch.Tensor, list]:
+    """All decoded maps and per-pair flows (None across GOP boundaries)."""
+    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
+        hd = read_header(reader)
+    sm = _model_for(hd, model)
+    feats, flows = [], []
+    for start, x_hat, fl in iter_decode(path, model):
+        if start > 0:
+            flows.append(None)
+        feats.append(x_hat)
+        flows.extend(fl[k] for k in range(fl.shape[0]))
+    c = hd["channels"]
+    features = torch.cat(feats) if feats else torch.zeros(0, c, 1, 1, dtype=torch.float64)
+    return sm, hd, features, flows
+
+
+def decode_file(path: str | Path, task: str = "reconstruct", model: str | None = None) -> SciResult:
+    """Decode a `.sci` file and run `task` on the decoded features (see TASKS)."""
+    if task not in TASKS:
+        raise SpikeSciError(f"unknown task '{task}' (available: {', '.join(sorted(TASKS))})")
+    sm, hd, features, flows = decode_features(path, model)
+    outputs = TASKS[task](sm, features, flows, hd)
+    flow_arr = np.stack([np.zeros((2, *features.shape[-2:]), np.float32) if f is None else f.float().numpy()
+                         for f in flows]) if flows else np.zeros((0, 2, *features.shape[-2:]), np.float32)
+    return SciResult(outputs.pop("images", None), np.asarray(hd["map_frames"], dtype=np.int64),
+                     features.float().numpy(), flow_arr, hd, outputs)
+
+
+def _window_flows(sm: SciModel, features: torch.Tensor, flows: list, idx: np.ndarray) -> torch.Tensor:
+    """Flows between consecutive maps of a (possibly mirrored) window: decoded ones where the pair was coded
+    as (k, k+1) in one GOP, the FAM's own estimate elsewhere (GOP boundaries, mirrored ends)."""
+    out = []
+    for a, b in zip(idx[:-1], idx[1:]):
+        if b == a + 1 and flows[a] is not None:
+            out.append(flows[a].float())
+        else:
+            with torch.no_grad():
+                out.append(sm.fam.flow(features[a:a + 1].float(), features[b:b + 1].float())[0])
+    return torch.stack(out)
+
+
+def _reconstruct(sm: SciModel, features: torch.Tensor, flows: list, header: dict) -> dict:
+    from spikesci.models.zoo import _mirror
+
+    n = features.shape[0]
+    maps = sm.perception.maps
+    h, w = header["height"], header["width"]
+    images = np.empty((n, h, w), dtype=np.float32)
+    for i in range(n):
+        idx = _mirror(i + np.arange(maps) - maps // 2, n)
+        win = features[torch.from_numpy(idx)].float()[None]
+        fl = _window_flows(sm, features, flows, idx)[None]
+        with torch.no_grad():
+            img = sm.fam(win, fl)
+        images[i] = img[0, 0, :h, :w].clamp(0, 1).numpy()
+    return {"images": images}
+
+
+register_task("reconstruct", _reconstruct)

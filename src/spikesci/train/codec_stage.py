@@ -1,0 +1,173 @@
+"""Stage 3 (paper Fig. 7c): train the feature codec between the frozen FEM and the FAM, R + lambda * D.
+
+Each step draws a batch of feature GOPs from cached simulated scenes, picks one quality (round robin) and
+minimises bpp + lambda_q * D, where bpp counts estimated bits per spike-pixel (bits / (H * W * stride * maps))
+and D is the feature MSE relative to the feature variance, plus (task_weight > 0) the reconstruction MSE of
+the FAM on the decoded maps and FMVR-refined flows (the FAM is fine-tuned with the decoder, Fig. 7c), plus a
+small warp-consistency term that teaches FMVR. Source "luma" (features made from ground-truth luminance)
+pre-trains the transforms before a FEM exists; source "fem" uses the shipped (or given) FEM.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from spikesci.models.codec import CodecConfig, FeatureCodec
+from spikesci.models.codec.exact import unfreeze_all, warp
+
+
+@dataclass(frozen=True)
+class CodecTrainConfig:
+    steps: int = 3000
+    batch: int = 4
+    maps: int = 3  # GOP length per sample (5 when the FAM is in the loss)
+    crop: int = 128  # image pixels (features are crop / 2)
+    lr: float = 1e-3
+    lambdas: tuple[float, ...] = (0.5, 2.0, 8.0, 32.0)  # one per quality, low to high
+    source: str = "luma"  # luma | fem
+    stride: int = 20  # spike frames between maps (the FEM's)
+    task_weight: float = 0.0  # weight of the FAM reconstruction MSE (0 = feature MSE only)
+    flow_weight: float = 0.05  # FMVR warp-consistency weight
+    seed: int = 0
+    threads: int = 1
+    ckpt_every: int = 200
+    codec: CodecConfig = field(default_factory=CodecConfig)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class LumaSource:
+    """Feature-like maps from ground-truth luminance (pre-training before the FEM exists): C fixed mixtures
+    of the half-resolution luminance, a blurred copy and its gradients, at map times `stride` apart."""
+
+    def __init__(self, bank, channels: int, stride: int, seed: int = 0):
+        self.bank, self.stride = bank, stride
+        g = torch.Generator().manual_seed(1234)
+        self.mix = torch.randn(channels, 4, generator=g)
+
+    def sample(self, rng: np.random.Generator, batch: int, maps: int, crop: int):
+        lum = self.bank.luminance
+        frames, size = lum.shape[1], lum.shape[-1]
+        out = []
+        for _ in range(batch):
+            i = int(rng.integers(len(lum)))
+            t0 = int(rng.integers(0, frames - self.stride * (maps - 1)))
+            y0, x0 = rng.integers(0, size - crop + 1, 2)
+            seq = lum[i, t0:t0 + self.stride * maps:self.stride, y0:y0 + crop, x0:x0 + crop]
+            out.append(seq.astype(np.float32))
+        x = F.avg_pool2d(torch.from_numpy(np.stack(out)), 2)  # (B, N, h, w)
+        blur = F.avg_pool2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
+        gx = blur - torch.roll(blur, 1, -1)
+        gy = blur - torch.roll(blur, 1, -2)
+        basis = torch.stack([x - 0.5, blur - 0.5, 4 * gx, 4 * gy], 2)  # (B, N, 4, h, w)
+        feats = torch.einsum("ck,bnkhw->bnchw", self.mix, basis)
+        mid = out[0].shape[0] // 2
+        truth = torch.from_numpy(np.stack([o[mid] for o in out]))
+        return feats, truth
+
+
+class FemSource:
+    """FEM features of spike windows at map times `stride` apart (FEM frozen), truth at the centre map."""
+
+    def __init__(self, bank, fem):
+        self.bank, self.fem = bank, fem.eval()
+        for p in self.fem.parameters():
+            p.requires_grad_(False)
+
+    def sample(self, rng: np.random.Generator, batch: int, maps: int, crop: int):
+        cfg = self.fem.config
+        times = cfg.stride * (np.arange(maps) - maps // 2)
+        x, y = self.bank.sample(rng, batch, crop, times, cfg.window, cfg.lookback)
+        with torch.no_grad():
+            f = self.fem(torch.from_numpy(x.reshape(batch * maps, *x.shape[2:])).float())
+        return f.view(batch, maps, *f.shape[1:]), torch.from_numpy(y)
+
+
+def _rel_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(a, b) / (b.var() + 1e-6)
+
+
+def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path | None = None,
+                fam=None, resume: bool = False, progress: bool = True) -> FeatureCodec:
+    """Run `cfg.steps` steps into folder `out` (checkpoint, CSV log, final codec.pt); returns the codec."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    (out / "codec-config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    codec = FeatureCodec.load(init) if init else FeatureCodec(cfg.codec)
+    unfreeze_all(codec)
+    codec.train()
+    params = list(codec.parameters()) + (list(fam.parameters()) if fam is not None else [])
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    step = 0
+    ckpt = out / "ckpt-codec.pt"
+    if resume and ckpt.exists():
+        blob = torch.load(ckpt, weights_only=False)
+        codec.load_state_dict(blob["codec"])
+        opt.load_state_dict(blob["opt"])
+        if fam is not None and "fam" in blob:
+            fam.load_state_dict(blob["fam"])
+        step = blob["step"]
+    rng = np.random.default_rng([cfg.seed, step])
+    log = open(out / "log-codec.csv", "a", newline="")
+    writer = csv.writer(log)
+    q_count = len(cfg.lambdas)
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="codec")
+    t0 = time.time()
+    while step < cfg.steps:
+        quality = step % q_count
+        lr = cfg.lr * (0.1 if step > 0.85 * cfg.steps else 1.0)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        feats, truth = source.sample(rng, cfg.batch, cfg.maps, cfg.crop)
+        res = codec(feats, quality)
+        b, n, c, h, w = feats.shape
+        bpp = res["bits"] / (b * n * 4 * h * w * cfg.stride)
+        dist = _rel_mse(res["x_hat"], feats)
+        loss = bpp + cfg.lambdas[quality] * dist
+        row = {"step": step, "q": quality, "bpp": bpp.item(), "fmse": dist.item()}
+        if n > 1 and cfg.flow_weight > 0:
+            xh = res["x_hat"]
+            wp = warp(xh[:, :-1].reshape(-1, c, h, w), res["flows"].reshape(-1, 2, h, w))
+            fl = (wp - xh[:, 1:].reshape(-1, c, h, w)).abs().mean() / (feats.std() + 1e-3)
+            loss = loss + cfg.flow_weight * fl
+            row["flow"] = fl.item()
+        if fam is not None and cfg.task_weight > 0:
+            pred = fam(res["x_hat"], res["flows"])[:, 0]
+            mse = F.mse_loss(pred, truth)
+            loss = loss + cfg.lambdas[quality] * cfg.task_weight * mse / 0.01
+            row["psnr"] = 10 * math.log10(1 / max(F.mse_loss(pred.clamp(0, 1), truth).item(), 1e-10))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step == 1:
+            writer.writerow(list(row))
+        writer.writerow([f"{v:.5g}" if isinstance(v, float) else v for v in row.values()])
+        bar.update(1)
+        bar.set_postfix(q=quality, bpp=f"{row['bpp']:.4f}", fmse=f"{row['fmse']:.4f}")
+        if step % cfg.ckpt_every == 0 or step == cfg.steps:
+            log.flush()
+            blob = {"codec": codec.state_dict(), "opt": opt.state_dict(), "step": step}
+            if fam is not None:
+                blob["fam"] = fam.state_dict()
+            torch.save(blob, ckpt)
+    bar.close()
+    log.close()
+    codec.eval()
+    meta = {"steps": cfg.steps, "seconds": round(time.time() - t0, 1), "config": cfg.to_dict()}
+    codec.save(out / "codec.pt", meta)
+    return codec

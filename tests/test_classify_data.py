@@ -18,7 +18,9 @@ from spikesci.data.classify import (
 from spikesci.errors import SpikeSciError
 from spikesci.io.npz import write_npz
 
-TINY = ClassifySpec("tiny", "digits", height=24, width=24, frames=12, sizes=(20, 6, 10), object_size=(10.0, 12.0))
+TINY = ClassifySpec(
+    "tiny", "digits", height=24, width=24, frames=12, sizes=(20, 6, 10), object_size=(10.0, 12.0)
+)
 
 
 def _all(spec, split):

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,3 +196,16 @@ def test_demo_writes_table_png_and_json(tmp_path, capsys):
     assert Image.open(tmp_path / "demo" / "demo.png").size[0] > 200
     code, out, _ = run(capsys, "demo", "--out", tmp_path / "cli", "--frames", 16)
     assert code == 0 and "PSNR" in out and "bpp" in out and (tmp_path / "cli" / "demo.png").exists()
+
+
+REDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "spike-reds" / "203_part2_key_id151.dat"
+
+
+@pytest.mark.skipif(not REDS.is_file(), reason="spike-REDS clip not present in ../shared/data (optional)")
+def test_reconstruct_spike_reds_frame_150_matches_published_protocol(tmp_path, capsys):
+    out = tmp_path / "reds.png"
+    assert run(capsys, "reconstruct", REDS, "-o", out, "--frame", 150)[0] == 0
+    got = np.asarray(Image.open(out), dtype=np.float64) / 255
+    truth = np.asarray(Image.open(REDS.with_suffix(".png")).convert("L"), dtype=np.float64) / 255
+    psnr = 10 * np.log10(1 / np.mean((got - truth) ** 2))
+    assert psnr == pytest.approx(23.5, abs=0.5)  # TFP(41), white rate 0.6 (8-bit PNG output)

@@ -1,4 +1,4 @@
-"""Paradigm comparison: every paradigm yields points on a tiny clip, BD-rate bookkeeping, the CLI end to end."""
+"""Paradigm comparison: each paradigm gives points on a tiny clip, BD-rate bookkeeping, the CLI end to end."""
 
 from __future__ import annotations
 
@@ -156,9 +156,9 @@ def test_cli_quick_end_to_end(tmp_path, scene):
     Image.fromarray(np.round(scene.luminance[T // 2] * 255).astype(np.uint8)).save(tmp_path / "clip.png")
     write_npz(tmp_path / "real.npz", scene.spikes[:32])
     out = tmp_path / "out"
-    argv = ["bench", "paradigms", str(tmp_path / "clip.dat"), str(tmp_path / "real.npz"), "--quick", "--suite",
-            "none", "--out", str(out), "--codecs", "x264", "--recon", "tfp", "--stride", "8", "--height",
-            str(H), "--width", str(W), "--no-progress"]
+    argv = ["bench", "paradigms", str(tmp_path / "clip.dat"), str(tmp_path / "real.npz"), "--quick",
+            "--suite", "none", "--out", str(out), "--codecs", "x264", "--recon", "tfp", "--stride", "8",
+            "--height", str(H), "--width", str(W), "--no-progress"]
     assert main(argv) == 0
     res = json.loads((out / "results.json").read_text())
     assert {"points", "bd_rate"} <= set(res)

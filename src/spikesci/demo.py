@@ -177,7 +177,7 @@ def save_figure(ctx: DemoContext, rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
-def run_demo(out_dir: str | Path = "demo-output", config: DemoConfig = DemoConfig(),
+def run_demo(out_dir: str | Path = "demo_out", config: DemoConfig = DemoConfig(),
              log: Callable[[str], None] = print) -> dict:
     """Run the whole demo; write demo.dat, demo.png, demo.json (and demo.spkz) into `out_dir`."""
     out = Path(out_dir)

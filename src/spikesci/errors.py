@@ -15,3 +15,7 @@ class ContainerError(SpikeSciError):
 
 class ModelMismatchError(SpikeSciError):
     """A stream was made by other weights or another model than the one asked to decode it."""
+
+
+class ConfigError(SpikeSciError, ValueError):
+    """A configuration value is out of range (also a ValueError for API callers)."""

@@ -17,12 +17,23 @@ CODECS: dict[str, type[Codec]] = {c.name: c for c in (X264, X265, SvtAv1, Vp9, V
 LOSSY_CODECS = ("x264", "x265", "svt-av1", "vp9", "vvc", "aom-av1")
 
 
-def get_codec(name: str, preset: str | None = None) -> Codec:
-    """A codec instance by name (see CODECS); `preset` is the codec's own speed preset."""
-    try:
-        return CODECS[name](preset=preset)
-    except KeyError:
-        raise SpikeSciError(f"unknown codec '{name}' (choose from {', '.join(CODECS)})") from None
+SPEEDS = ("fast", "medium", "strong")
+
+
+def get_codec(name: str, preset: str | None = None, speed: str | None = None) -> Codec:
+    """A codec instance by name (see CODECS).
+
+    `preset` is the codec's own speed preset (x264 "veryslow", SVT-AV1 "4", ...); `speed` picks one by class
+    instead: "fast", "medium" (the codec's usual default) or "strong" (slow, best compression).
+    """
+    if name not in CODECS:
+        raise SpikeSciError(f"unknown codec '{name}' (choose from {', '.join(CODECS)})")
+    cls = CODECS[name]
+    if preset is None and speed is not None:
+        if speed not in SPEEDS:
+            raise SpikeSciError(f"unknown speed '{speed}' (choose from {', '.join(SPEEDS)})")
+        preset = cls.speeds.get(speed)
+    return cls(preset=preset)
 
 
 def codec_report() -> dict[str, str]:
@@ -35,6 +46,7 @@ def available_codecs(names: tuple[str, ...] | None = None) -> list[str]:
 
 
 __all__ = [
-    "Bitstream", "Codec", "Coded", "CodecUnavailable", "CODECS", "LOSSY_CODECS", "get_codec", "codec_report",
-    "available_codecs", "check_frames", "pad_frames", "X264", "X265", "SvtAv1", "Vp9", "Ffv1", "Vvc", "Aom",
+    "SPEEDS", "Bitstream", "Codec", "Coded", "CodecUnavailable", "CODECS", "LOSSY_CODECS", "get_codec",
+    "codec_report", "available_codecs", "check_frames", "pad_frames", "X264", "X265", "SvtAv1", "Vp9", "Ffv1",
+    "Vvc", "Aom",
 ]

@@ -63,6 +63,15 @@ class Codec(ABC):
     supports_lossless: bool = False
     align: int = 2  # coded sizes are padded (edge replicate) to a multiple of this
     min_size: tuple[int, int] = (16, 16)  # smallest coded (height, width)
+    speeds: dict[str, str] = {}  # speed class (fast / medium / strong) -> this codec's own preset
+
+    def __init__(self, preset: str | None = None):
+        self.preset = preset
+
+    @property
+    def speed_preset(self) -> str | None:
+        """The encoder preset in use: the one given, else the codec's "medium" one."""
+        return self.preset or self.speeds.get("medium")
 
     @abstractmethod
     def availability(self) -> str | None:

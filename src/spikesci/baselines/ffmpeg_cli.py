@@ -53,9 +53,6 @@ class FFmpegCliCodec(Codec):
     suffix: str = ".bin"
     pix_fmt: str = "yuv420p"  # or "yuv420p10le": values are shifted left by 2 bits on the way in
 
-    def __init__(self, preset: str | None = None):
-        self.preset = preset
-
     def availability(self) -> str | None:
         exe = ffmpeg_exe()
         if exe is None:
@@ -131,11 +128,12 @@ class Vvc(FFmpegCliCodec):
     name = "vvc"
     quality_name = "qp"
     qualities = (22, 27, 32, 37, 42, 47)
+    speeds = {"fast": "faster", "medium": "medium", "strong": "slower"}
     encoder, muxer, suffix, pix_fmt = "libvvenc", "vvc", ".266", "yuv420p10le"
     align = 8
 
     def encoder_args(self, quality, gop):
-        return ["-preset", self.preset or "medium", "-qp", str(quality), "-g", str(gop),
+        return ["-preset", self.speed_preset, "-qp", str(quality), "-g", str(gop),
                 "-vvenc-params", f"IntraPeriod={gop}:Threads=1"]
 
 
@@ -145,9 +143,10 @@ class Aom(FFmpegCliCodec):
     name = "aom-av1"
     quality_name = "crf"
     qualities = (23, 31, 39, 47, 55, 63)
+    speeds = {"fast": "6", "medium": "4", "strong": "2"}
     encoder, muxer, suffix, pix_fmt = "libaom-av1", "obu", ".obu", "yuv420p"
     align = 8
 
     def encoder_args(self, quality, gop):
-        return ["-crf", str(quality), "-b:v", "0", "-cpu-used", self.preset or "6", "-g", str(gop),
+        return ["-crf", str(quality), "-b:v", "0", "-cpu-used", self.speed_preset, "-g", str(gop),
                 "-keyint_min", str(gop), "-threads", "1", "-row-mt", "0"]

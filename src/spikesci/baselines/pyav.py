@@ -36,9 +36,6 @@ class PyAVCodec(Codec):
     decoders: tuple[str, ...] = ()
     pix_fmt: str = "gray"  # "gray" or "yuv420p" (Y plane + neutral chroma)
 
-    def __init__(self, preset: str | None = None):
-        self.preset = preset
-
     def availability(self) -> str | None:
         av = _av()
         if av is None:
@@ -130,12 +127,13 @@ class X264(PyAVCodec):
     quality_name = "crf"
     qualities = (22, 27, 32, 37, 42, 47)
     supports_lossless = True
+    speeds = {"fast": "faster", "medium": "medium", "strong": "veryslow"}
     encoder, decoders, pix_fmt = "libx264", ("h264",), "gray"
 
     def options(self, quality, gop):
         rc = {"qp": "0"} if quality is None else {"crf": str(quality)}
         params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
-        return {**rc, "preset": self.preset or "medium", "threads": "1", "x264-params": params}
+        return {**rc, "preset": self.speed_preset, "threads": "1", "x264-params": params}
 
 
 class X265(PyAVCodec):
@@ -145,6 +143,7 @@ class X265(PyAVCodec):
     quality_name = "crf"
     qualities = (22, 27, 32, 37, 42, 47)
     supports_lossless = True
+    speeds = {"fast": "fast", "medium": "medium", "strong": "slower"}
     encoder, decoders, pix_fmt = "libx265", ("hevc",), "gray"
 
     def coded_size(self, height, width, quality):
@@ -155,7 +154,7 @@ class X265(PyAVCodec):
         rc = "lossless=1" if quality is None else f"crf={quality}"
         params = f"{rc}:keyint={gop}:min-keyint={gop}:scenecut=0:info=0:log-level=error"
         params += ":pools=1:frame-threads=1"
-        return {"preset": self.preset or "medium", "x265-params": params}
+        return {"preset": self.speed_preset, "x265-params": params}
 
 
 class SvtAv1(PyAVCodec):
@@ -164,12 +163,13 @@ class SvtAv1(PyAVCodec):
     name = "svt-av1"
     quality_name = "crf"
     qualities = (23, 31, 39, 47, 55, 63)
+    speeds = {"fast": "10", "medium": "8", "strong": "4"}
     encoder, decoders, pix_fmt = "libsvtav1", ("libdav1d", "av1"), "yuv420p"
     align = 8
 
     def options(self, quality, gop):
         os.environ.setdefault("SVT_LOG", "1")  # errors only: SVT-AV1 prints its config banner otherwise
-        return {"crf": str(quality), "preset": self.preset or "8", "svtav1-params": f"keyint={gop}:lp=1"}
+        return {"crf": str(quality), "preset": self.speed_preset, "svtav1-params": f"keyint={gop}:lp=1"}
 
 
 class Vp9(PyAVCodec):
@@ -179,11 +179,12 @@ class Vp9(PyAVCodec):
     quality_name = "crf"
     qualities = (13, 23, 33, 43, 53, 63)
     supports_lossless = True
+    speeds = {"fast": "4", "medium": "2", "strong": "1"}
     encoder, decoders, pix_fmt = "libvpx-vp9", ("libvpx-vp9", "vp9"), "yuv420p"
 
     def options(self, quality, gop):
         rc = {"lossless": "1"} if quality is None else {"crf": str(quality), "b": "0"}
-        speed = self.preset or "4"
+        speed = self.speed_preset
         return {**rc, "deadline": "good", "cpu-used": speed, "threads": "1", "row-mt": "0"}
 
 

@@ -31,7 +31,9 @@ def register(commands, bench) -> None:
     add("--paradigms", default="CTA,ATC,CAAS", help="comma list of paradigms to run")
     add("--points", type=int, default=6, help="qualities per codec, spread over its ladder (6)")
     add("--stride", type=int, default=None, help="spike frames per image (default: learned codec's, or 8)")
-    add("--gop", type=int, default=8, help="images per group of pictures (CTA: gop * stride spike frames)")
+    add("--gop", type=int, default=None, help="images per GOP (default: learned codec's, or 8)")
+    add("--cta-speed", default="fast", help="encoder speed class for CTA: fast, medium or strong")
+    add("--atc-speed", default="medium", help="encoder speed class for ATC: fast, medium or strong")
     add("--white-rate", type=float, default=None, help="spikes per frame at full white, for files")
     add("--no-progress", action="store_true", help="no progress bars")
     add_size_args(p)
@@ -59,11 +61,17 @@ def cmd_paradigms(args: argparse.Namespace) -> int:
     unknown = set(paradigms) - {"CTA", "ATC", "CAAS"}
     if unknown:
         raise SpikeSciError(f"unknown paradigm(s) {', '.join(sorted(unknown))} (choose from CTA, ATC, CAAS)")
-    if args.points < 1 or args.gop < 1 or (args.stride is not None and args.stride < 1):
-        raise SpikeSciError("--points, --gop and --stride must be positive")
+    for name in ("points", "gop", "stride"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise SpikeSciError(f"--{name} must be positive, got {getattr(args, name)}")
     recons = tuple(r.lower() for r in _split(args.recon))
     cfg = ParadigmConfig(lossless=_split(args.lossless), reconstructors=recons, paradigms=paradigms,
-                         points=args.points, gop=args.gop, stride=args.stride)
+                         points=args.points, gop=args.gop, stride=args.stride, cta_speed=args.cta_speed,
+                         atc_speed=args.atc_speed)
+    from spikesci.baselines import SPEEDS
+
+    if not {args.cta_speed, args.atc_speed} <= set(SPEEDS):
+        raise SpikeSciError(f"speed classes are {', '.join(SPEEDS)}")
     if args.codecs:
         from spikesci.baselines import CODECS
 

@@ -12,7 +12,7 @@ def register(commands, bench) -> None:
         description="Simulate a spike clip from a held-out bundled image with motion, write it as .dat, "
         "reconstruct it (TFP, TFI), code it losslessly, print bpp / PSNR / SSIM / seconds and write a PNG "
         "beside the ground truth. Files in --out are overwritten.")
-    p.add_argument("--out", default="demo-output", help="folder for demo.dat/.png/.json (demo-output)")
+    p.add_argument("--out", default="demo_out", help="folder for demo.dat/.png/.json (demo_out)")
     p.add_argument("--image", default="camera", help="bundled image (camera)")
     p.add_argument("--frames", type=int, default=128, help="spike frames (128)")
     p.add_argument("--motion", choices=("none", "slow", "fast"), default="slow", help="motion (slow)")

@@ -12,18 +12,27 @@ from spikesci.errors import SpikeSciError
 
 
 def register(commands, bench) -> None:
-    p = commands.add_parser("classify", help="classify a spike clip (label and class probabilities)",
-                            description="Classify a spike clip with a shipped head on FEM features.")
+    p = commands.add_parser(
+        "classify",
+        help="classify a spike clip (label and class probabilities)",
+        description="Classify a spike clip with a shipped head on FEM features.",
+    )
     p.add_argument("input", help="spike clip: .dat (give --height/--width) or .npz (key spk)")
-    p.add_argument("--model", default="s-digits",
-                   help="head: s-digits, s-animals, s-natural (FEM), NAME-tfp (TFP baseline), or a .pt checkpoint")
+    p.add_argument(
+        "--model",
+        default="s-digits",
+        help="head: s-digits, s-animals, s-natural (FEM), NAME-tfp (TFP baseline), or a .pt checkpoint",
+    )
     add_size_args(p)
     p.add_argument("--frames", help="frame range A:B of the clip to read (default: all, centre window used)")
     p.add_argument("--json", action="store_true", help="print a JSON object (label, probabilities, ...)")
     p.set_defaults(func=run_classify)
 
-    b = bench.add_parser("classify", help="accuracy on raw spikes and after coding at every quality",
-                         description="Classification under compression on the S-* test splits (Tables VI-VIII).")
+    b = bench.add_parser(
+        "classify",
+        help="accuracy on raw spikes and after coding at every quality",
+        description="Classification under compression on the S-* test splits (Tables VI-VIII).",
+    )
     b.add_argument("--dataset", default="all", help="s-digits, s-animals, s-natural, a comma list, or all")
     b.add_argument("--json", dest="json_out", help="write the results to this JSON file")
     b.add_argument("--out-dir", default=".", help="folder for the confusion-matrix PNGs (default .)")
@@ -53,8 +62,14 @@ def run_classify(args: argparse.Namespace) -> int:
     classifier = load_classifier(args.model)
     label, probs = classifier.predict(np.asarray(spikes))
     names = classifier.class_names
-    out = {"label": label, "label_name": names[label], "probabilities": [round(float(p), 6) for p in probs],
-           "classes": names, "model": classifier.name, "frames_used": classifier.frames}
+    out = {
+        "label": label,
+        "label_name": names[label],
+        "probabilities": [round(float(p), 6) for p in probs],
+        "classes": names,
+        "model": classifier.name,
+        "frames_used": classifier.frames,
+    }
     if true_label is not None:
         out["file_label"] = true_label
     if args.json:
@@ -75,7 +90,9 @@ def run_bench(args: argparse.Namespace) -> int:
     from spikesci.tasks.evaluate import evaluate_dataset, format_tables
 
     torch.set_num_threads(1)
-    names = list(DATASETS) if args.dataset == "all" else [n.strip() for n in args.dataset.split(",") if n.strip()]
+    names = (
+        list(DATASETS) if args.dataset == "all" else [n.strip() for n in args.dataset.split(",") if n.strip()]
+    )
     out_dir = Path(args.out_dir)
     if not out_dir.is_dir():
         raise SpikeSciError(f"{out_dir}: output folder does not exist")
@@ -86,13 +103,17 @@ def run_bench(args: argparse.Namespace) -> int:
         try:
             qualities = [int(q) for q in args.qualities.split(",")]
         except ValueError:
-            raise SpikeSciError(f"bad --qualities '{args.qualities}' (expected integers like 0,1,2,3)") from None
+            raise SpikeSciError(
+                f"bad --qualities '{args.qualities}' (expected integers like 0,1,2,3)"
+            ) from None
     results = {}
     for name in names:
         results[name] = evaluate_dataset(name, out_dir, args.limit, not args.no_codec, qualities, args.cache)
         print(format_tables(results[name]), flush=True)
         print()
-    summary = {name: {"raw_accuracy": r["raw_accuracy"], "points": r["points"], **r} for name, r in results.items()}
+    summary = {
+        name: {"raw_accuracy": r["raw_accuracy"], "points": r["points"], **r} for name, r in results.items()
+    }
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, indent=1, default=float) + "\n")
         print(f"wrote {args.json_out}", file=sys.stderr)

@@ -6,7 +6,7 @@ images that ship inside installed packages:
 
 - S-DIGITS: scikit-learn's 1,797 handwritten digits (8x8, 10 classes). The easy set (like S-MNIST).
 - S-ANIMALS: `animal-shape-mnist` (10,000 animal silhouettes 28x28, 10 balanced classes), a harder shape set.
-- S-NATURAL: crops of 10 bundled photographs (scikit-image / scikit-learn); the class is the photo a crop comes
+- S-NATURAL: crops of 10 bundled photographs (scikit-image, scikit-learn); the class is the photo a crop comes
   from. Train, validation and test crops come from disjoint regions of each photo, so a classifier must learn
   the photo's texture and content statistics (brick, grass, fur, craters...), not remember pixels. Natural
   textures are fine-scale, which fast motion blurs in any rate image: the hardest set (the S-CALTECH role).
@@ -45,7 +45,16 @@ GENERATOR_VERSION = 1  # bump when the rendering changes, so stale caches are no
 SPLITS = ("train", "val", "test")
 CHUNK = 16  # clips simulated together (part of the definition: camera noise is drawn per chunk)
 NATURAL_PHOTOS = (
-    "astronaut", "brick", "cell", "chelsea", "coffee", "grass", "gravel", "immunohistochemistry", "moon", "rocket",
+    "astronaut",
+    "brick",
+    "cell",
+    "chelsea",
+    "coffee",
+    "grass",
+    "gravel",
+    "immunohistochemistry",
+    "moon",
+    "rocket",
 )
 ANIMAL_NAMES = ("bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra")
 
@@ -91,9 +100,14 @@ def _digits() -> tuple[np.ndarray, np.ndarray]:
 class _NumpyOnly(pickle.Unpickler):
     """The animal-shape pickles hold two numpy arrays: refuse any other global (no code from a data file)."""
 
-    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
-               ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar")}
+    ALLOWED = {
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+    }
 
     def find_class(self, module: str, name: str):
         if (module, name) not in self.ALLOWED:
@@ -146,7 +160,7 @@ def _split_indices(n: int, sizes: tuple[int, int, int], seed: int, labels: np.nd
         raise SpikeSciError(f"split sizes {sizes} need {total} images, only {n} available")
     out, start = [], 0
     for split_size in (sizes[2], sizes[1], sizes[0]):  # test first: it never changes when train grows
-        out.append(np.sort(order[start:start + split_size]))
+        out.append(np.sort(order[start : start + split_size]))
         start += split_size
     return [out[2], out[1], out[0]]
 
@@ -180,11 +194,14 @@ def _natural_crops(spec: ClassifySpec, split: str) -> tuple[list[np.ndarray], np
         photo = load_image(NATURAL_PHOTOS[label])
         h, w = photo.shape
         side = int(rng.uniform(0.18, 0.28) * min(h, w))
-        x0, x1, y0, y1 = {"train": (0, 0.7 * w, 0, 0.7 * h), "val": (0, 0.7 * w, 0.7 * h, h),
-                          "test": (0.7 * w, w, 0, h)}[split]
+        x0, x1, y0, y1 = {
+            "train": (0, 0.7 * w, 0, 0.7 * h),
+            "val": (0, 0.7 * w, 0.7 * h, h),
+            "test": (0.7 * w, w, 0, h),
+        }[split]
         top = int(rng.uniform(y0, max(y0, y1 - side)))
         left = int(rng.uniform(x0, max(x0, x1 - side)))
-        crop = photo[top:top + side, left:left + side]
+        crop = photo[top : top + side, left : left + side]
         crops.append(resize(crop, (48, 48), anti_aliasing=True).astype(np.float32))
     return crops, labels
 
@@ -198,8 +215,9 @@ def _render(spec: ClassifySpec, objects: list[np.ndarray], params: np.ndarray) -
     T, H, W = spec.frames, spec.height, spec.width
     out = np.empty((len(objects), T, H, W), np.float32)
     t = torch.arange(T, dtype=torch.float64) - (T - 1) / 2
-    ys, xs = torch.meshgrid(torch.arange(H, dtype=torch.float64) + 0.5, torch.arange(W, dtype=torch.float64) + 0.5,
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(H, dtype=torch.float64) + 0.5, torch.arange(W, dtype=torch.float64) + 0.5, indexing="ij"
+    )
     for b, (obj, p) in enumerate(zip(objects, params)):
         size, cx, cy, vx, vy, bg, peak = (float(v) for v in p)
         ox = cx + vx * t  # (T,) object centre per frame
@@ -283,8 +301,9 @@ class PackedSet(SpikeClassSet):
     def __init__(self, folder: Path, split: str):
         meta = json.loads((folder / "meta.json").read_text())
         self.bits = np.load(folder / f"{split}_bits.npy", mmap_mode="r")
-        super().__init__(meta["name"], np.load(folder / f"{split}_labels.npy"), meta["class_names"],
-                         tuple(meta["shape"]))
+        super().__init__(
+            meta["name"], np.load(folder / f"{split}_labels.npy"), meta["class_names"], tuple(meta["shape"])
+        )
         self.split = split
         self.folder = folder
 
@@ -328,7 +347,9 @@ def _folder_split(root: Path, split: str, seed: int = 0) -> list[Path]:
     files = sorted(root.rglob("*.npz"))
     order = np.random.default_rng([seed, 5]).permutation(len(files))
     n_test, n_val = round(0.2 * len(files)), round(0.1 * len(files))
-    pick = {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}[split]
+    pick = {"test": order[:n_test], "val": order[n_test : n_test + n_val], "train": order[n_test + n_val :]}[
+        split
+    ]
     return [files[i] for i in sorted(pick)]
 
 
@@ -348,8 +369,13 @@ def build_cache(spec: ClassifySpec, cache: str | os.PathLike | None = None, prog
             labels.append(lab)
         np.save(tmp / f"{split}_bits.npy", np.concatenate(bits))
         np.save(tmp / f"{split}_labels.npy", np.concatenate(labels))
-    meta = {"name": spec.name, "class_names": class_names(spec), "shape": [spec.frames, spec.height, spec.width],
-            "spec": asdict(spec), "generator_version": GENERATOR_VERSION}
+    meta = {
+        "name": spec.name,
+        "class_names": class_names(spec),
+        "shape": [spec.frames, spec.height, spec.width],
+        "spec": asdict(spec),
+        "generator_version": GENERATOR_VERSION,
+    }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
     try:
         os.replace(tmp, folder)
@@ -358,8 +384,12 @@ def build_cache(spec: ClassifySpec, cache: str | os.PathLike | None = None, prog
     return folder
 
 
-def load_dataset(name: str | ClassifySpec, split: str = "train", cache: str | os.PathLike | None = None,
-                 progress: bool = True) -> SpikeClassSet:
+def load_dataset(
+    name: str | ClassifySpec,
+    split: str = "train",
+    cache: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> SpikeClassSet:
     """A split of a simulated set (s-digits, s-animals, s-natural, or a ClassifySpec) or of a folder of
     `.npz` files."""
     if split not in SPLITS:
@@ -374,4 +404,6 @@ def load_dataset(name: str | ClassifySpec, split: str = "train", cache: str | os
         files = _folder_split(root, split)
         k = max(_npz_label(f) for f in root.rglob("*.npz")) + 1 if files else None
         return NpzFolderSet(files, f"{root.name}/{split}", k)
-    raise SpikeSciError(f"unknown data set '{name}' (known: {', '.join(DATASETS)}, or a folder of .npz files)")
+    raise SpikeSciError(
+        f"unknown data set '{name}' (known: {', '.join(DATASETS)}, or a folder of .npz files)"
+    )

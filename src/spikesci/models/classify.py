@@ -40,8 +40,12 @@ class ClassifyHead(nn.Module):
             return [nn.Conv2d(a, b, 3, stride, 1), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
 
         self.spatial = nn.Sequential(
-            *block(c, w, config.stem_stride), *block(w, w, 2), *block(w, 2 * w, 1), *block(2 * w, 2 * w, 2),
-            *block(2 * w, 4 * w, 1), *block(4 * w, 4 * w, 2),
+            *block(c, w, config.stem_stride),
+            *block(w, w, 2),
+            *block(w, 2 * w, 1),
+            *block(2 * w, 2 * w, 2),
+            *block(2 * w, 4 * w, 1),
+            *block(4 * w, 4 * w, 2),
         )
         dim = 8 * w  # avg and max pooled
         self.score = nn.Sequential(nn.Linear(dim, dim // 4), nn.Tanh(), nn.Linear(dim // 4, 1))
@@ -60,7 +64,9 @@ class ClassifyHead(nn.Module):
         if features.ndim == 4:  # one map per sample
             features = features[:, None]
         if features.ndim != 5 or features.shape[2] != self.config.in_channels:
-            raise ValueError(f"expected features (B, N, {self.config.in_channels}, h, w), got {tuple(features.shape)}")
+            raise ValueError(
+                f"expected features (B, N, {self.config.in_channels}, h, w), got {tuple(features.shape)}"
+            )
         B, N, C, h, w = features.shape
         x = (features.float() - self.mean.view(1, 1, C, 1, 1)) / self.std.view(1, 1, C, 1, 1)
         y = self.spatial(x.reshape(B * N, C, h, w))

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spikesci.errors import ConfigError
+
 DEFAULT_WHITE_RATE = 0.6
 
 
@@ -40,9 +42,9 @@ class CameraConfig:
 
     def __post_init__(self) -> None:
         if not 0 < self.white_rate <= 1:
-            raise ValueError(f"white_rate must be in (0, 1] spikes per frame, got {self.white_rate}")
+            raise ConfigError(f"white_rate must be in (0, 1] spikes per frame, got {self.white_rate}")
         if self.threshold <= 0:
-            raise ValueError("threshold must be positive")
+            raise ConfigError("threshold must be positive")
 
 
 NOISY = CameraConfig(threshold_mismatch=0.03, dark_current=0.002, read_noise=0.02)
@@ -79,7 +81,9 @@ class IFCamera:
             gain = gain + cfg.dark_current * cfg.threshold
         if cfg.read_noise:
             gain = gain + cfg.read_noise * cfg.threshold * self.rng.standard_normal(gain.shape)
-        self.potential += np.maximum(gain, 0.0)
+        # Read noise may lower the potential; flooring the potential (not the gain) at zero keeps the
+        # mean firing rate unbiased for L > 0 while a dark pixel cannot build up "negative charge".
+        np.maximum(self.potential + gain, 0.0, out=self.potential)
         fired = self.potential >= self.theta
         self.potential -= fired * self.theta
         return fired.astype(np.uint8)

@@ -78,7 +78,8 @@ class Classifier:
         if x.shape[1] != want_c:
             raise ModelMismatchError(
                 f"features have {x.shape[1]} channels but model '{self.name}' expects {want_c} "
-                f"(made by another feature extractor?)")
+                f"(made by another feature extractor?)"
+            )
         x = _fit_size(x, want_h, want_w)
         probs = torch.softmax(self.head(x[None]), dim=1)[0].numpy().astype(np.float64)
         return int(probs.argmax()), probs
@@ -92,7 +93,7 @@ class Classifier:
         if spikes.shape[0] < T:
             raise SpikeFileError(f"clip has {spikes.shape[0]} frames; model '{self.name}' needs at least {T}")
         start = (spikes.shape[0] - T) // 2
-        clip = np.ascontiguousarray(spikes[start:start + T], dtype=np.uint8)
+        clip = np.ascontiguousarray(spikes[start : start + T], dtype=np.uint8)
         return self.predict_features(_source(self.meta["source"], self.meta.get("source_key"))(clip))
 
 
@@ -103,10 +104,10 @@ def _fit_size(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         return x
     if H * w > W * h:  # too tall
         keep = max(1, round(W * h / w))
-        x = x[..., (H - keep) // 2:(H - keep) // 2 + keep, :]
+        x = x[..., (H - keep) // 2 : (H - keep) // 2 + keep, :]
     elif H * w < W * h:
         keep = max(1, round(H * w / h))
-        x = x[..., :, (W - keep) // 2:(W - keep) // 2 + keep]
+        x = x[..., :, (W - keep) // 2 : (W - keep) // 2 + keep]
     mode = "area" if x.shape[-1] >= w else "bilinear"
     return F.interpolate(x, size=(h, w), mode=mode, **({} if mode == "area" else {"align_corners": False}))
 
@@ -119,7 +120,8 @@ def _source(name: str, key: str | None):
     if key is not None and source.key != key:
         raise ModelMismatchError(
             f"this head was trained on features '{key}' but the installed extractor gives '{source.key}' "
-            "(retrain the head or reinstall matching weights)")
+            "(retrain the head or reinstall matching weights)"
+        )
     return source
 
 

@@ -51,8 +51,10 @@ def class_report(labels: np.ndarray, pred: np.ndarray, names: list[str]) -> dict
 
     k = np.arange(len(names))
     p, r, f, s = precision_recall_fscore_support(labels, pred, labels=k, zero_division=0)
-    rows = [{"class": n, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
-            for i, n in enumerate(names)]
+    rows = [
+        {"class": n, "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, n in enumerate(names)
+    ]
     return {"classes": rows, "accuracy": float(np.mean(labels == pred))}
 
 
@@ -69,7 +71,9 @@ def save_confusion(labels: np.ndarray, pred: np.ndarray, names: list[str], path:
     ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > cm.max() / 2 else "black")
+        ax.text(
+            j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > cm.max() / 2 else "black"
+        )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=10)
@@ -103,18 +107,32 @@ def coded_points(dataset, classifier, limit: int, qualities=None, progress: bool
                 _, _, features, _ = sci.decode_features(path)
                 pred, _ = classifier.predict_features(features)
                 correct += int(pred == label)
-            points.append({"quality": q, "bpp": 8.0 * total_bytes / pixels, "accuracy": correct / n,
-                           "samples": n, "seconds": round(time.time() - start, 1)})
+            points.append(
+                {
+                    "quality": q,
+                    "bpp": 8.0 * total_bytes / pixels,
+                    "accuracy": correct / n,
+                    "samples": n,
+                    "seconds": round(time.time() - start, 1),
+                }
+            )
     return points
 
 
 def _centre(spikes: np.ndarray, frames: int) -> np.ndarray:
     start = max(0, (spikes.shape[0] - frames) // 2)
-    return np.ascontiguousarray(spikes[start:start + frames])
+    return np.ascontiguousarray(spikes[start : start + frames])
 
 
-def evaluate_dataset(name: str, out_dir: Path | None = None, limit: int | None = None, codec: bool = True,
-                     qualities=None, cache=None, progress: bool = True) -> dict:
+def evaluate_dataset(
+    name: str,
+    out_dir: Path | None = None,
+    limit: int | None = None,
+    codec: bool = True,
+    qualities=None,
+    cache=None,
+    progress: bool = True,
+) -> dict:
     """Every number of the classification benchmark for one data set (see the module docstring)."""
     from spikesci.data.classify import load_dataset
     from spikesci.tasks.features import compute_features
@@ -130,19 +148,31 @@ def evaluate_dataset(name: str, out_dir: Path | None = None, limit: int | None =
     raw_seconds = time.time() - start
     pred = probs.argmax(1)
     result = {
-        "dataset": name, "samples": n, "clip_shape": list(test.shape), "model": main.name,
-        "model_sha256": main.sha256[:16], "raw_accuracy": float(np.mean(pred == labels)),
-        "raw_seconds_per_clip": raw_seconds / n, "report": class_report(labels, pred, main.class_names),
+        "dataset": name,
+        "samples": n,
+        "clip_shape": list(test.shape),
+        "model": main.name,
+        "model_sha256": main.sha256[:16],
+        "raw_accuracy": float(np.mean(pred == labels)),
+        "raw_seconds_per_clip": raw_seconds / n,
+        "report": class_report(labels, pred, main.class_names),
         "points": [],
     }
     if base is not None:
         bfeats = compute_features(test, _source_of(base), folder, progress, limit=n)
-        result["baseline"] = {"method": f"same head on one TFP image ({base.meta['source']})",
-                              "accuracy": float(np.mean(_batch_predict(base, bfeats).argmax(1) == labels))}
+        result["baseline"] = {
+            "method": f"same head on one TFP image ({base.meta['source']})",
+            "accuracy": float(np.mean(_batch_predict(base, bfeats).argmax(1) == labels)),
+        }
     if out_dir is not None:
         png = Path(out_dir) / f"confusion_{name}.png"
-        save_confusion(labels, pred, main.class_names, png,
-                       f"{name}: FEM head on raw spikes, test accuracy {result['raw_accuracy']:.3f}")
+        save_confusion(
+            labels,
+            pred,
+            main.class_names,
+            png,
+            f"{name}: FEM head on raw spikes, test accuracy {result['raw_accuracy']:.3f}",
+        )
         result["confusion_png"] = os.fspath(png)
     if codec and codec_available():
         points = coded_points(test, main, n, qualities, progress)
@@ -166,20 +196,30 @@ _source_of = _source
 
 def format_tables(result: dict) -> str:
     """Plain-text tables: accuracy vs rate (Table VII) and the per-class report (Table VIII)."""
-    lines = [f"== {result['dataset']} ({result['samples']} test clips, {'x'.join(map(str, result['clip_shape']))})"]
+    lines = [
+        f"== {result['dataset']} ({result['samples']} test clips, {'x'.join(map(str, result['clip_shape']))})"
+    ]
     lines.append(f"{'method':<34}{'bpp':>8}{'saving %':>10}{'acc %':>8}{'drop':>7}")
-    lines.append(f"{'FEM head, raw spikes':<34}{1.0:>8.3f}{0.0:>10.2f}{100 * result['raw_accuracy']:>8.2f}{'-':>7}")
+    lines.append(
+        f"{'FEM head, raw spikes':<34}{1.0:>8.3f}{0.0:>10.2f}{100 * result['raw_accuracy']:>8.2f}{'-':>7}"
+    )
     if "baseline" in result:
-        lines.append(f"{'TFP image baseline, raw spikes':<34}{1.0:>8.3f}{0.0:>10.2f}"
-                     f"{100 * result['baseline']['accuracy']:>8.2f}{'-':>7}")
+        lines.append(
+            f"{'TFP image baseline, raw spikes':<34}{1.0:>8.3f}{0.0:>10.2f}"
+            f"{100 * result['baseline']['accuracy']:>8.2f}{'-':>7}"
+        )
     for p in result["points"]:
-        lines.append(f"{'codec quality ' + str(p['quality']):<34}{p['bpp']:>8.4f}{100 * p['bit_saving']:>10.2f}"
-                     f"{100 * p['accuracy']:>8.2f}{100 * p['accuracy_drop']:>7.1f}")
+        lines.append(
+            f"{'codec quality ' + str(p['quality']):<34}{p['bpp']:>8.4f}{100 * p['bit_saving']:>10.2f}"
+            f"{100 * p['accuracy']:>8.2f}{100 * p['accuracy_drop']:>7.1f}"
+        )
     if "codec" in result:
         lines.append(f"(codec: {result['codec']})")
     lines.append(f"{'class':<22}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}")
     for row in result["report"]["classes"]:
-        lines.append(f"{row['class']:<22}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}"
-                     f"{row['support']:>9}")
+        lines.append(
+            f"{row['class']:<22}{row['precision']:>10.4f}{row['recall']:>10.4f}{row['f1']:>10.4f}"
+            f"{row['support']:>9}"
+        )
     lines.append(f"{'accuracy':<22}{result['report']['accuracy']:>10.4f}")
     return "\n".join(lines)

@@ -37,7 +37,9 @@ class TfpSource:
         from spikesci.reconstruct.tfp import tfp
 
         T = spikes.shape[0]
-        centres = np.linspace(0, T - 1, self.maps + 2)[1:-1].round().astype(int) if self.maps > 1 else [T // 2]
+        centres = (
+            np.linspace(0, T - 1, self.maps + 2)[1:-1].round().astype(int) if self.maps > 1 else [T // 2]
+        )
         frames = np.stack([tfp(spikes, int(c), window=self.window) for c in centres])
         return torch.from_numpy(frames)[:, None]
 
@@ -96,8 +98,13 @@ def get_source(name: str):
     raise SpikeSciError(f"unknown feature source '{name}' (fem, tfp41, tfp13x4, ...)")
 
 
-def compute_features(dataset, source, cache_dir: str | os.PathLike | None = None, progress: bool = True,
-                     limit: int | None = None) -> torch.Tensor:
+def compute_features(
+    dataset,
+    source,
+    cache_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    limit: int | None = None,
+) -> torch.Tensor:
     """Features (len, N, C, h, w) float16 of every clip of a split, cached in `cache_dir` when given."""
     from tqdm import tqdm
 

@@ -15,6 +15,7 @@ import json
 import sys
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -38,8 +39,13 @@ class ClassifyTrainConfig:
     cache: str | None = None
 
 
-def train_step(head: ClassifyHead, optimizer: torch.optim.Optimizer, features: torch.Tensor,
-               labels: torch.Tensor, noise: float = 0.0) -> float:
+def train_step(
+    head: ClassifyHead,
+    optimizer: torch.optim.Optimizer,
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    noise: float = 0.0,
+) -> float:
     """One cross-entropy step; returns the loss before the update."""
     head.train()
     x = features.float()
@@ -55,11 +61,19 @@ def train_step(head: ClassifyHead, optimizer: torch.optim.Optimizer, features: t
 @torch.no_grad()
 def predict_logits(head: ClassifyHead, features: torch.Tensor, batch_size: int = 128) -> torch.Tensor:
     head.eval()
-    return torch.cat([head(features[i:i + batch_size].float()) for i in range(0, len(features), batch_size)])
+    return torch.cat(
+        [head(features[i : i + batch_size].float()) for i in range(0, len(features), batch_size)]
+    )
 
 
-def fit(head: ClassifyHead, train: tuple[torch.Tensor, torch.Tensor], val: tuple[torch.Tensor, torch.Tensor],
-        cfg: ClassifyTrainConfig, progress: bool = True, log=None) -> dict:
+def fit(
+    head: ClassifyHead,
+    train: tuple[torch.Tensor, torch.Tensor],
+    val: tuple[torch.Tensor, torch.Tensor],
+    cfg: ClassifyTrainConfig,
+    progress: bool = True,
+    log=None,
+) -> dict:
     """Train `head` in place (AdamW, cosine schedule), keep the best validation epoch; returns the history."""
     from tqdm import tqdm
 
@@ -73,7 +87,7 @@ def fit(head: ClassifyHead, train: tuple[torch.Tensor, torch.Tensor], val: tuple
         order = torch.randperm(len(train[0]), generator=gen)
         losses = []
         for a in range(0, len(order), cfg.batch_size):
-            idx = order[a:a + cfg.batch_size]
+            idx = order[a : a + cfg.batch_size]
             losses.append(train_step(head, opt, train[0][idx], train[1][idx], cfg.noise))
             sched.step()
         val_acc = float((predict_logits(head, val[0]).argmax(1) == val[1]).float().mean())
@@ -101,7 +115,7 @@ def split_features(dataset: str, split: str, source, cache=None, progress: bool 
 
 
 def train_classifier(cfg: ClassifyTrainConfig, progress: bool = True, log=None) -> tuple[ClassifyHead, dict]:
-    """Stage 2 end to end: data -> frozen features -> head. Returns the head and a checkpoint metadata dict."""
+    """Stage 2 end to end: data -> frozen features -> head. Returns the head and checkpoint metadata."""
     from spikesci.tasks.features import get_source
 
     torch.manual_seed(cfg.seed)
@@ -112,19 +126,61 @@ def train_classifier(cfg: ClassifyTrainConfig, progress: bool = True, log=None) 
     _, xte, yte = split_features(cfg.dataset, "test", source, cfg.cache, progress)
     features_s = time.time() - start
     stem = 2 if min(xtr.shape[-2:]) > 48 else 1  # keep the spatial layers at <= 32x32 on CPU
-    head = ClassifyHead(HeadConfig(in_channels=xtr.shape[2], num_classes=train_ds.num_classes, width=cfg.width,
-                                   stem_stride=stem))
+    head = ClassifyHead(
+        HeadConfig(
+            in_channels=xtr.shape[2], num_classes=train_ds.num_classes, width=cfg.width, stem_stride=stem
+        )
+    )
     head.set_normalisation(xtr)
     result = fit(head, (xtr, ytr), (xva, yva), cfg, progress, log)
     test_acc = float((predict_logits(head, xte).argmax(1) == yte).float().mean())
     meta = {
-        "dataset": train_ds.name, "class_names": train_ds.class_names, "clip_shape": list(train_ds.shape),
-        "feature_shape": list(xtr.shape[1:]), "source": cfg.source, "source_key": source.key,
-        "train_config": asdict(cfg), "best_val_accuracy": result["best_val_accuracy"], "test_accuracy": test_acc,
-        "features_seconds": round(features_s, 1), "wall_seconds": round(time.time() - start, 1),
+        "dataset": train_ds.name,
+        "class_names": train_ds.class_names,
+        "clip_shape": list(train_ds.shape),
+        "feature_shape": list(xtr.shape[1:]),
+        "source": cfg.source,
+        "source_key": source.key,
+        "train_config": asdict(cfg),
+        "best_val_accuracy": result["best_val_accuracy"],
+        "test_accuracy": test_acc,
+        "features_seconds": round(features_s, 1),
+        "wall_seconds": round(time.time() - start, 1),
         "history": result["history"],
     }
     return head, meta
+
+
+def update_manifest(checkpoint: str | Path, meta: dict) -> Path:
+    """Record a shipped head in classify_manifest.json beside it: file, SHA-256, command, seed, data."""
+    import hashlib
+
+    import torch as _torch
+
+    checkpoint = Path(checkpoint)
+    manifest = checkpoint.parent / "classify_manifest.json"
+    data = json.loads(manifest.read_text()) if manifest.is_file() else {"models": {}}
+    name = checkpoint.stem.removeprefix("classify_")
+    cfg = meta["train_config"]
+    data["models"][name] = {
+        "file": checkpoint.name,
+        "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest(),
+        "bytes": checkpoint.stat().st_size,
+        "command": meta.get("command"),
+        "seed": cfg["seed"],
+        "data": f"{meta['dataset']} (spikesci.data.classify, generated; clips {meta['clip_shape']})",
+        "source": meta["source"],
+        "source_key": meta["source_key"],
+        "epochs": cfg["epochs"],
+        "val_accuracy": round(meta["best_val_accuracy"], 4),
+        "test_accuracy": round(meta["test_accuracy"], 4),
+        "wall_seconds": meta["wall_seconds"],
+        "threads": cfg["threads"],
+        "torch": _torch.__version__,
+    }
+    data["models"] = dict(sorted(data["models"].items()))
+    manifest.write_text(json.dumps(data, indent=1) + "\n")
+    return manifest
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -135,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=value)
     parser.add_argument("--out", required=True, help="checkpoint path (.pt)")
     parser.add_argument("--log", help="JSON-lines log of the epochs")
+    parser.add_argument(
+        "--manifest", action="store_true", help="record the checkpoint in classify_manifest.json"
+    )
     args = vars(parser.parse_args(argv))
-    out, log_path = args.pop("out"), args.pop("log")
+    out, log_path, manifest = args.pop("out"), args.pop("log"), args.pop("manifest")
     cfg = ClassifyTrainConfig(**args)
     torch.set_num_threads(cfg.threads)
     log = open(log_path, "a") if log_path else None  # noqa: SIM115 - closed below
@@ -147,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             log.close()
     meta["command"] = "python -m spikesci.train.classify_stage " + " ".join(argv or sys.argv[1:])
     torch.save({**head_state(head), "meta": meta}, out)
+    if manifest:
+        update_manifest(out, meta)
     print(json.dumps({k: v for k, v in meta.items() if k != "history"}, indent=1))
     return 0
 

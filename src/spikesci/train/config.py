@@ -25,7 +25,7 @@ class TrainConfig:
     flow_weight: float = 0.05  # weight of the feature-warping loss that teaches the FAM's flow estimator
     seed: int = 0
     device: str = "cpu"
-    threads: int = 2
+    threads: int = 1  # torch threads: 1 is fastest on a shared machine (OpenMP spins when oversubscribed)
     val_scenes: int = 12
     val_every: int = 250
     ckpt_every: int = 100

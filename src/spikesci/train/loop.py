@@ -118,8 +118,13 @@ class Stage:
         if not self.dist.main:
             return
         new = not self.log_path.exists()
+        if new or not hasattr(self, "_fields"):
+            self._fields = [k for k in row if not k.startswith("val")] + ["val_psnr"]
+            if not new:  # resuming: keep the header already in the file
+                with self.log_path.open() as f:
+                    self._fields = next(csv.reader(f), self._fields)
         with self.log_path.open("a", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(row))
+            w = csv.DictWriter(f, fieldnames=self._fields, restval="", extrasaction="ignore")
             if new:
                 w.writeheader()
             w.writerow(row)

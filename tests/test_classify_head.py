@@ -1,0 +1,67 @@
+"""The classification FAM head: shapes, training lowers the loss, checkpoints, feature resizing."""
+
+import numpy as np
+import pytest
+import torch
+
+from spikesci.models.classify import ClassifyHead, HeadConfig, head_from_state, head_state
+from spikesci.tasks.classify import _fit_size
+from spikesci.tasks.features import TfpSource, get_source
+from spikesci.train.classify_stage import ClassifyTrainConfig, fit, predict_logits, train_step
+
+
+def _head(**kw) -> ClassifyHead:
+    torch.manual_seed(0)
+    return ClassifyHead(HeadConfig(in_channels=8, num_classes=5, width=8, **kw))
+
+
+@pytest.mark.parametrize("temporal", ["attention", "mean"])
+def test_shapes(temporal):
+    head = _head(temporal=temporal).eval()
+    assert head(torch.randn(3, 4, 8, 16, 16)).shape == (3, 5)
+    assert head(torch.randn(2, 8, 20, 12)).shape == (2, 5)  # one map per sample, any size
+    with pytest.raises(ValueError):
+        head(torch.randn(2, 3, 7, 16, 16))
+
+
+def test_training_step_lowers_loss_and_learns_a_toy_task():
+    torch.manual_seed(1)
+    x = torch.randn(40, 2, 8, 12, 12)
+    y = torch.arange(40) % 5
+    x[torch.arange(40), :, y] += 2.0  # the class is which channel is bright
+    head = _head()
+    head.set_normalisation(x)
+    opt = torch.optim.Adam(head.parameters(), lr=3e-3)
+    first = train_step(head, opt, x, y)
+    for _ in range(15):
+        last = train_step(head, opt, x, y)
+    assert last < 0.7 * first
+    result = fit(
+        _head(), (x, y), (x, y), ClassifyTrainConfig(epochs=6, batch_size=8, lr=3e-3), progress=False
+    )
+    assert result["best_val_accuracy"] > 0.5 and len(result["history"]) == 6
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    head = _head().eval()
+    head.set_normalisation(torch.rand(4, 2, 8, 6, 6) * 3)
+    torch.save(head_state(head), tmp_path / "h.pt")
+    again = head_from_state(torch.load(tmp_path / "h.pt", weights_only=True))
+    x = torch.randn(2, 3, 8, 10, 10)
+    assert torch.allclose(head(x), again(x)) and torch.allclose(again.std, head.std)
+    assert torch.allclose(predict_logits(head, x, batch_size=1), head(x), atol=1e-5)
+
+
+def test_fit_size_crops_to_aspect_then_resizes():
+    x = torch.arange(2 * 125 * 200, dtype=torch.float32).reshape(1, 2, 125, 200)
+    y = _fit_size(x, 32, 32)
+    assert y.shape == (1, 2, 32, 32)
+    assert _fit_size(y, 32, 32) is y
+    assert _fit_size(torch.ones(3, 8, 16, 16), 32, 32).shape == (3, 8, 32, 32)
+
+
+def test_tfp_source():
+    spikes = (np.random.default_rng(0).random((50, 10, 12)) < 0.3).astype(np.uint8)
+    f = TfpSource(maps=3, window=9)(spikes)
+    assert f.shape == (3, 1, 10, 12) and 0.3 < float(f.mean()) < 0.7  # rate 0.3 / white rate 0.6
+    assert get_source("tfp41").window == 41 and get_source("tfp13x4").maps == 4

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from spikesci.bench.paradigms import ParadigmConfig
-from spikesci.bench.rd import format_table
+from spikesci.bench.rd import format_curves, format_table
 from spikesci.bench.suite import file_clip, jsonable, quick_config, run_bench, suite_clips
 
 DATA = Path(os.environ.get("SPIKESCI_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         "codecs": results["codecs"], "seconds": round(time.perf_counter() - t0, 1), "out": str(args.out),
     }
     print(json.dumps(jsonable(summary), indent=1))
+    print(format_curves(results["points"]))
+    print()
     print(format_table(results["bd_rate"], results["bd_rate_detail"]))
     return 0
 

@@ -123,7 +123,7 @@ def _from_planar(raw: bytes, h: int, w: int, pix_fmt: str) -> np.ndarray:
 
 
 class Vvc(FFmpegCliCodec):
-    """VVC (Fraunhofer VVenC), the paper's strongest conventional anchor (VTM-class coding), fixed QP."""
+    """VVC (Fraunhofer VVenC), the paper's strongest anchor (VTM-class): fixed QP, no perceptual QPA."""
 
     name = "vvc"
     quality_name = "qp"
@@ -133,7 +133,7 @@ class Vvc(FFmpegCliCodec):
     align = 8
 
     def encoder_args(self, quality, gop):
-        return ["-preset", self.speed_preset, "-qp", str(quality), "-g", str(gop),
+        return ["-preset", self.speed_preset, "-qp", str(quality), "-qpa", "0", "-g", str(gop),
                 "-vvenc-params", f"IntraPeriod={gop}:Threads=1"]
 
 

@@ -5,7 +5,8 @@ packet payloads of the elementary stream (with in-band SPS/PPS or sequence heade
 extradata when it keeps a header out of band (FFV1 level 3). x265 and FFV1 code `gray` end to end; x264
 takes `gray` and returns yuv420p; SVT-AV1 and VP9 only take yuv420p, so the grey frame is the Y plane and
 chroma is a constant 128 (a few bytes per frame). No pixel-format conversion happens anywhere: a conversion
-would rescale to limited range and spoil lossless coding.
+would rescale to limited range and spoil lossless coding. Quality is judged by PSNR, so encoders with
+psycho-visual tuning are tuned for PSNR (x264 / x265 `tune=psnr`; SVT-AV1, libvpx default to PSNR).
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ class X264(PyAVCodec):
     def options(self, quality, gop):
         rc = {"qp": "0"} if quality is None else {"crf": str(quality)}
         params = f"keyint={gop}:min-keyint={gop}:scenecut=0"
-        return {**rc, "preset": self.speed_preset, "threads": "1", "x264-params": params}
+        return {**rc, "preset": self.speed_preset, "tune": "psnr", "threads": "1", "x264-params": params}
 
 
 class X265(PyAVCodec):
@@ -154,7 +155,7 @@ class X265(PyAVCodec):
         rc = "lossless=1" if quality is None else f"crf={quality}"
         params = f"{rc}:keyint={gop}:min-keyint={gop}:scenecut=0:info=0:log-level=error"
         params += ":pools=1:frame-threads=1"
-        return {"preset": self.speed_preset, "x265-params": params}
+        return {"preset": self.speed_preset, "tune": "psnr", "x265-params": params}
 
 
 class SvtAv1(PyAVCodec):

@@ -100,6 +100,31 @@ def format_table(summary: dict, detail: dict) -> str:
     return "\n".join(lines)
 
 
+def mean_curves(points: list[dict]) -> dict[str, list[tuple[str, float, float, float]]]:
+    """label -> [(setting, bpp, PSNR, SSIM)] averaged over clips (settings every clip has), by rate."""
+    groups: dict = defaultdict(list)
+    clips = {p["clip"] for p in points}
+    for p in points:
+        groups[(label(p), p["setting"])].append(p)
+    out: dict = defaultdict(list)
+    for (name, setting), pts in groups.items():
+        if len({p["clip"] for p in pts}) != len(clips):
+            continue
+        out[name].append((setting, float(np.mean([p["bpp"] for p in pts])),
+                          float(np.mean([p["psnr"] for p in pts])), float(np.mean([p["ssim"] for p in pts]))))
+    return {k: sorted(v, key=lambda r: r[1]) for k, v in sorted(out.items())}
+
+
+def format_curves(points: list[dict]) -> str:
+    """Mean curve per method: the lowest-rate point, the best-PSNR point, and the range of rates."""
+    lines = [f"{'curve (mean over clips)':<26}{'points':>7}{'bpp range':>20}{'best PSNR':>11}{'at bpp':>9}"]
+    for name, rows in mean_curves(points).items():
+        best = max(rows, key=lambda r: r[2])
+        lines.append(f"{name[:25]:<26}{len(rows):>7}{rows[0][1]:>10.4f}-{rows[-1][1]:<9.4f}{best[2]:>11.2f}"
+                     f"{best[1]:>9.4f}")
+    return "\n".join(lines)
+
+
 def format_points(points: list[dict]) -> str:
     """One line per point, grouped by clip and curve."""
     lines = [f"{'clip':<16}{'curve':<26}{'setting':<20}{'bpp':>9}{'PSNR':>8}{'SSIM':>7}"]

@@ -50,7 +50,7 @@ def _split(text: str | None) -> tuple[str, ...]:
 
 def cmd_paradigms(args: argparse.Namespace) -> int:
     from spikesci.bench.paradigms import ParadigmConfig
-    from spikesci.bench.rd import format_points, format_table
+    from spikesci.bench.rd import format_curves, format_points, format_table
     from spikesci.bench.suite import file_clip, quick_config, run_bench, suite_clips
     from spikesci.simulate.camera import DEFAULT_WHITE_RATE
 
@@ -91,6 +91,8 @@ def cmd_paradigms(args: argparse.Namespace) -> int:
     for line in results["skipped"]:
         print(f"skipped: {line}", file=sys.stderr)
     print(format_points(results["points"]))
+    print()
+    print(format_curves(results["points"]))
     print()
     print(format_table(results["bd_rate"], results["bd_rate_detail"]))
     print(f"\nwrote {out / 'results.json'}, {out / 'rd.png'}, {out / 'bd_rate.txt'} "

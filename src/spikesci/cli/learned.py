@@ -36,6 +36,7 @@ def register_train(commands) -> None:
     p.add_argument("--lap-weight", type=float, default=None, help="Laplacian constraint weight (0 = off)")
     p.add_argument("--scenes", type=int, default=None, help="training scenes to simulate (cached)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
+    p.add_argument("--fam-preset", choices=("base", "lite"), default=None, help="FAM size (default base)")
     p.add_argument("--ablation", choices=ABLATIONS, default=None)
     p.add_argument("--config", default=None, help="start from a saved config.json")
     p.add_argument("--fem", default=None, help="trained FEM weights for --stage fam (default OUT/fem.pt)")
@@ -61,6 +62,10 @@ def build_config(args):
         value = getattr(args, name)
         if value is not None:
             cfg = replace(cfg, **{name: value})
+    if args.fam_preset is not None:
+        from spikesci.models.analysis import FAM_PRESETS
+
+        cfg = replace(cfg, fam=FAM_PRESETS[args.fam_preset])
     if args.scenes is not None:
         cfg = replace(cfg, data=replace(cfg.data, scenes=args.scenes))
     cfg = cfg.with_ablation(args.ablation)

@@ -30,7 +30,8 @@ class SceneMix:
     size: int = 96  # scenes are size x size
     frames: int = 150  # spike frames per scene
     scenes: int = 320
-    motions: tuple[tuple[str, float], ...] = (("static", 0.1), ("slow", 0.4), ("medium", 0.15), ("fast", 0.35))
+    motions: tuple[tuple[str, float], ...] = (
+        ("static", 0.1), ("slow", 0.4), ("medium", 0.15), ("fast", 0.35))
     noisy: float = 0.5  # fraction of scenes with the NOISY camera (the rest ideal)
     dim: float = 0.3  # fraction of scenes with a reduced luminance range
     split: str = "train"

@@ -31,12 +31,14 @@ from spikesci.io.dat import (
 from spikesci.io.npz import read_npz, write_npz
 from spikesci.lossless.coder import decode_chunk, encode_chunk
 from spikesci.lossless.model import MODEL_IDS, ModelSpec
+from spikesci.lossless.parallel import default_workers, ordered_map
 
 MAGIC = b"SPKZ"
 VERSION = 1
 MODEL_VERSION = 1
 DEFAULT_CHUNK_FRAMES = 512  # 25 ms at 20 kHz; shorter chunks pay more for re-learning each pixel
 MAX_PIXELS = 1 << 26
+PARALLEL_MIN_PIXELS = 1 << 23
 LAYOUT = {
     "bits": "8 pixels a byte, least-significant bit first",
     "rows": "stored bottom-up",
@@ -94,7 +96,24 @@ class _Source:
         return unpack_frames(raw, self.height, self.width), padding
 
 
-def _pack(source: _Source, dst, chunk_frames: int, model: str, progress) -> dict:
+def _workers(workers: int | None, pixels: int) -> int:
+    """Processes to use: forking only pays off beyond a few million pixels."""
+    if workers is not None:
+        return workers
+    return default_workers() if pixels >= PARALLEL_MIN_PIXELS else 1
+
+
+def _encode_job(job: tuple) -> bytes:
+    spikes, name, padding = job
+    return encode_chunk(spikes, ModelSpec(name), padding)
+
+
+def _decode_job(job: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    payload, height, width, name, n, where = job
+    return decode_chunk(payload, height, width, ModelSpec(name), n, where)
+
+
+def _pack(source: _Source, dst, chunk_frames: int, model: str, progress, workers: int | None = None) -> dict:
     if chunk_frames < 1:
         raise SpikeFileError(f"chunk_frames must be at least 1, got {chunk_frames}")
     if source.height * source.width > MAX_PIXELS:
@@ -115,18 +134,27 @@ def _pack(source: _Source, dst, chunk_frames: int, model: str, progress) -> dict
         header["label"] = source.label
     bar = _progress(progress, source.frames, "pack")
     t0 = time.perf_counter()
-    spikes_total = 0
     writer = ContainerWriter(dst, MAGIC, VERSION, header)
     try:
-        for start in range(0, source.frames, chunk_frames):
-            stop = min(start + chunk_frames, source.frames)
-            spikes, padding = source.chunk(start, stop)
-            spikes_total += int(np.count_nonzero(spikes))
-            writer.write_chunk(encode_chunk(spikes, spec, padding))
+        starts = range(0, source.frames, chunk_frames)
+        counts = {"spikes": 0}
+
+        def jobs():
+            for start in starts:
+                spikes, padding = source.chunk(start, min(start + chunk_frames, source.frames))
+                counts["spikes"] += int(np.count_nonzero(spikes))
+                yield spikes, spec.name, padding
+
+        done = 0
+        nworkers = _workers(workers, source.frames * source.height * source.width)
+        for payload in ordered_map(_encode_job, jobs(), nworkers, len(starts)):
+            writer.write_chunk(payload)
+            done = min(done + chunk_frames, source.frames)
             if bar is not None:
-                bar.update(stop - start)
+                bar.update(done - bar.n)
             elif callable(progress):
-                progress(stop, source.frames)
+                progress(done, source.frames)
+        spikes_total = counts["spikes"]
         writer.close()
     except BaseException:
         writer.abort()
@@ -179,9 +207,13 @@ def pack(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     model: str = "ctx",
     progress: bool | Callable = False,
+    workers: int | None = None,
 ) -> dict:
-    """Archive a `.dat` (streamed chunk by chunk) or `.npz` file; returns size and speed stats."""
-    return _pack(_Source(path=src_path, height=height, width=width), dst_path, chunk_frames, model, progress)
+    """Archive a `.dat` (streamed chunk by chunk) or `.npz` file; returns size and speed stats.
+
+    `workers`: processes coding chunks in parallel (default: up to 2 cores)."""
+    source = _Source(path=src_path, height=height, width=width)
+    return _pack(source, dst_path, chunk_frames, model, progress, workers)
 
 
 def pack_spikes(
@@ -190,9 +222,10 @@ def pack_spikes(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     model: str = "ctx",
     progress: bool | Callable = False,
+    workers: int | None = None,
 ) -> dict:
     """Archive a (T, H, W) 0/1 array; returns size and speed stats."""
-    return _pack(_Source(spikes=spikes), path, chunk_frames, model, progress)
+    return _pack(_Source(spikes=spikes), path, chunk_frames, model, progress, workers)
 
 
 class Archive:
@@ -228,25 +261,33 @@ class Archive:
         if self.reader.num_chunks != expected:
             raise ContainerError(f"{name}: has {self.reader.num_chunks} chunks, header says {expected}")
 
-    def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Frames of chunk i and their `.dat` padding bytes (None when all zero)."""
-        start = i * self.chunk_frames
-        n = min(self.chunk_frames, self.frames - start)
+    def _job(self, i: int) -> tuple:
+        n = min(self.chunk_frames, self.frames - i * self.chunk_frames)
         where = f"{self.path.name}: chunk {i} of {self.reader.num_chunks}"
-        spikes, padding = decode_chunk(
-            self.reader.read_chunk(i), self.height, self.width, self.spec, n, where
-        )
+        return self.reader.read_chunk(i), self.height, self.width, self.spec.name, n, where
+
+    def _checked(self, i: int, result: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+        spikes, padding = result
         if padding is not None and np.any(padding & ~np.uint8(_pad_mask(self.height, self.width))):
-            raise ContainerError(f"{where} is damaged (padding bytes)")
+            raise ContainerError(f"{self.path.name}: chunk {i} of {self.reader.num_chunks} "
+                                 " is damaged (padding)")
         return spikes, padding
 
-    def iter_range(self, start: int, stop: int, progress=False):
-        """Yield (spikes, padding) pieces covering frames [start, stop), decoding only the chunks needed."""
+    def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Frames of chunk i and their `.dat` padding bytes (None when all zero)."""
+        return self._checked(i, _decode_job(self._job(i)))
+
+    def iter_range(self, start: int, stop: int, progress=False, workers: int | None = None):
+        """Yield (spikes, padding) pieces covering frames [start, stop), decoding only the chunks needed
+        (in up to `workers` processes, default 2)."""
         bar = _progress(progress, stop - start, "unpack")
+        chunks = range(start // self.chunk_frames, -(-stop // self.chunk_frames))
+        nworkers = _workers(workers, (stop - start) * self.height * self.width)
         try:
-            for i in range(start // self.chunk_frames, -(-stop // self.chunk_frames)):
+            results = ordered_map(_decode_job, (self._job(i) for i in chunks), nworkers, len(chunks))
+            for i, result in zip(chunks, results):
                 c0 = i * self.chunk_frames
-                spikes, padding = self.chunk(i)
+                spikes, padding = self._checked(i, result)
                 a, b = max(start, c0) - c0, min(stop, c0 + spikes.shape[0]) - c0
                 yield spikes[a:b], (None if padding is None else padding[a:b])
                 if bar is not None:
@@ -267,26 +308,26 @@ class Archive:
         self.close()
 
 
-def unpack(src, dst=None, frames=None, progress: bool | Callable = False):
+def unpack(src, dst=None, frames=None, progress: bool | Callable = False, workers: int | None = None):
     """Decode an archive. Without `dst` return the (T, H, W) array; with a `.dat`/`.npz` path write it
     (a `.dat` comes back byte for byte) and return stats. `frames`: None, N, (start, stop) or slice."""
     t0 = time.perf_counter()
     with Archive(src) as arc:
         start, stop = _frame_range(frames, arc.frames)
         if dst is None:
-            parts = [s for s, _ in arc.iter_range(start, stop, progress)]
+            parts = [s for s, _ in arc.iter_range(start, stop, progress, workers)]
             return np.concatenate(parts) if parts else np.zeros((0, arc.height, arc.width), np.uint8)
         dst = Path(dst)
         suffix = dst.suffix.lower()
         if suffix == ".npz":
-            parts = [s for s, _ in arc.iter_range(start, stop, progress)]
+            parts = [s for s, _ in arc.iter_range(start, stop, progress, workers)]
             spikes = np.concatenate(parts) if parts else np.zeros((0, arc.height, arc.width), np.uint8)
             write_npz(dst, spikes, label=arc.label)
         elif suffix == ".dat":
             tmp = dst.with_name(dst.name + ".part")
             try:
                 with open(tmp, "wb") as fh:
-                    for spikes, padding in arc.iter_range(start, stop, progress):
+                    for spikes, padding in arc.iter_range(start, stop, progress, workers):
                         packed = pack_frames(spikes)
                         if padding is not None:
                             packed[:, -1] |= padding
@@ -311,9 +352,9 @@ def unpack(src, dst=None, frames=None, progress: bool | Callable = False):
         )
 
 
-def unpack_spikes(path, frames=None) -> np.ndarray:
+def unpack_spikes(path, frames=None, workers: int | None = None) -> np.ndarray:
     """(T, H, W) uint8 0/1 spikes of an archive, or of the frame range `frames` only."""
-    return unpack(path, None, frames)
+    return unpack(path, None, frames, workers=workers)
 
 
 def archive_info(path) -> dict:

@@ -31,9 +31,11 @@ REL = 3  # d2 - d1 clipped to [-REL, REL], plus one value for "unknown"
 NREL = 2 * REL + 2
 K1 = 2.0  # pseudo-counts of stage 1 / stage 2 towards the stage below
 K2 = 8.0
+NQ = 18  # neighbours' mean last ISI minus own, in quarter frames, clipped to +-2 frames; 17 = unknown
+QMAX = 8
 N_NB = 5  # 0..4 neighbours that fired in the previous frame
 N_CUR = 6  # 0..4 neighbours that fired in this frame, 5 = not known yet (first phase)
-N_SIDE = 3
+N_SIDE = 9  # sign(d3 - d2), sign(d4 - d3)
 MODEL_IDS = ("simple", "ctx")
 
 
@@ -50,6 +52,7 @@ LEVEL_EDGES = _geometric_edges(4, 6, 5)  # ~0.18 in logit a level: quantization 
 BUCKET_EDGES = _geometric_edges(16, 8, 5)
 NUM_LEVELS = len(LEVEL_EDGES) + 1
 NUM_BUCKETS = len(BUCKET_EDGES) + 1
+N_C1 = S * S * NREL * NQ
 N_C2 = NUM_BUCKETS * N_NB * N_CUR * N_SIDE
 _LUT_CACHE: dict[str, np.ndarray] = {}
 
@@ -84,8 +87,26 @@ def _nb4(img: np.ndarray) -> np.ndarray:
     return n
 
 
+def _box3(img: np.ndarray) -> np.ndarray:
+    """3x3 box sum (zero outside the frame), separable, in int32."""
+    r = img.astype(np.int32)
+    r[:, 1:] += img[:, :-1]
+    r[:, :-1] += img[:, 1:]
+    out = r.copy()
+    out[1:] += r[:-1]
+    out[:-1] += r[1:]
+    return out
+
+
 def _to_fixed(p: np.ndarray) -> np.ndarray:
     return (p * PSCALE).astype(np.int32)
+
+
+def _prob(table: np.ndarray, ctx2: np.ndarray, prior: np.ndarray | float, weight: float) -> np.ndarray:
+    """(ones + weight * prior) / (zeros + ones + weight); a context's (zeros, ones) sit at ctx2, ctx2 + 1."""
+    n0 = table[ctx2]
+    n1 = table[ctx2 + 1]
+    return (n1 + weight * prior) / (n0 + n1 + weight)
 
 
 @dataclass(frozen=True)
@@ -107,100 +128,81 @@ class ChunkModel:
         self.simple = spec.name == "simple"
         n = height * width
         self.tau = np.full(n, UNKNOWN, dtype=np.uint8)
-        self.d1 = np.full(n, UNKNOWN, dtype=np.uint8)
-        self.d2 = np.full(n, UNKNOWN, dtype=np.uint8)
-        self.d3 = np.full(n, UNKNOWN, dtype=np.uint8)
-        self.frames_done = 0
+        self.d = np.full((4, n), UNKNOWN, dtype=np.uint8)  # last four ISIs, newest first
         self.prev = np.zeros((height, width), dtype=np.uint8)
         self.level_lut = _lut("level", LEVEL_EDGES)
         self.bucket_lut = _lut("bucket", BUCKET_EDGES)
-        self._prior2 = np.repeat(representative(BUCKET_EDGES), N_NB * N_CUR * N_SIDE)
-        # counts: stage 1 contexts (stage 0 = their sums over d2), stage 2 contexts
-        self.tot1, self.one1 = np.zeros(S * S * NREL), np.zeros(S * S * NREL)
-        self.tot0, self.one0 = np.zeros(S * S), np.zeros(S * S)
-        self.tot2, self.one2 = np.zeros(N_C2), np.zeros(N_C2)
+        # (zeros, ones) per context, interleaved: context c at [2c, 2c+1]
+        self.t0 = np.zeros(2 * S * S)
+        self.t1 = np.zeros(2 * N_C1) if not self.simple else None
+        self.t2 = np.zeros(2 * N_C2) if not self.simple else None
         if self.simple:
             self.phases = [np.arange(n)]
         else:
             yy, xx = np.divmod(np.arange(n), width)
             parity = (yy + xx) % 2
             self.phases = [np.flatnonzero(parity == 0), np.flatnonzero(parity == 1)]
-        self._phase_updates = 0
-        self._ctx_full: np.ndarray | None = None
-        self._base_full: np.ndarray | None = None
-        self._refresh_stage01()
-        self._refresh_stage2()
+        self._c0: np.ndarray | None = None
+        self._c1: np.ndarray | None = None
+        self._base: np.ndarray | None = None
+        self._refresh0()
 
-    # -- tables from counts ------------------------------------------------------------------------
-    def _refresh_stage01(self) -> None:
-        p0 = (self.one0 + 0.5) / (self.tot0 + 1.0)
-        if self.simple:
-            self.table = self.level_lut[_to_fixed(p0)]
-            return
-        p1 = (self.one1 + K1 * np.repeat(p0, NREL)) / (self.tot1 + K1)
-        self.bucket1 = self.bucket_lut[_to_fixed(p1)].astype(np.int32) * (N_NB * N_CUR * N_SIDE)
-
-    def _refresh_stage2(self) -> None:
-        if self.simple:
-            return
-        p2 = (self.one2 + K2 * self._prior2) / (self.tot2 + K2)
-        self.table = self.level_lut[_to_fixed(p2)]
-
-    # -- per frame / phase ---------------------------------------------------------------------------
     def begin_frame(self) -> None:
         """Contexts that depend only on past frames, for the whole frame at once."""
-        d1 = self.d1.astype(np.int32)
-        c0 = self.tau * np.int32(S) + d1
+        d1 = self.d[0].astype(np.int32)
+        self._c0 = self.tau * np.int32(S) + d1
         if self.simple:
-            self._ctx_full = c0
             return
-        d2 = self.d2.astype(np.int32)
+        d2 = self.d[1].astype(np.int32)
         rel = np.clip(d2 - d1, -REL, REL) + REL
-        rel[self.d2 == UNKNOWN] = NREL - 1
-        self._ctx_full = c0 * NREL + rel
-        side = (self.d3 > self.d2).view(np.int8) - (self.d3 < self.d2).view(np.int8) + 1
-        self._base_full = _nb4(self.prev).ravel() * (N_CUR * N_SIDE) + side
+        rel[self.d[1] == UNKNOWN] = NREL - 1
+        # neighbours' mean last ISI against our own, in quarter frames: a far better rate estimate
+        known = (self.d[0] != UNKNOWN).reshape(self.h, self.w)
+        k = _box3(known.view(np.uint8)).ravel()
+        total = _box3(np.where(known, self.d[0].reshape(self.h, self.w), 0).astype(np.uint8)).ravel()
+        num = 8 * (total - d1 * k) + k
+        q = np.clip(num // np.maximum(2 * k, 1), -QMAX, QMAX) + QMAX
+        q[~known.ravel()] = NQ - 1
+        self._c1 = ((self._c0 * NREL + rel) * NQ + q) * 2
+        d3, d4 = self.d[2], self.d[3]
+        side = (d3 > self.d[1]).view(np.int8) - (d3 < self.d[1]).view(np.int8) + 1
+        side4 = (d4 > d3).view(np.int8) - (d4 < d3).view(np.int8) + 1
+        self._base = _nb4(self.prev).ravel() * (N_CUR * N_SIDE) + side * 3 + side4
 
     def levels(self, phase: int, frame_so_far: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Probability level (uint8) of each pixel of `phase`; `frame_so_far` holds earlier phases' bits."""
         idx = self.phases[phase]
-        c1 = self._ctx_full[idx]
+        c0 = self._c0[idx]
         if self.simple:
-            return self.table[c1], (c1,)
+            return self._level0[c0], (c0 * 2,)
+        p0 = self._p0[c0]
+        c1 = self._c1[idx]
+        p1 = _prob(self.t1, c1, p0, K1)
         cur = (N_CUR - 1) if phase == 0 else _nb4(frame_so_far).ravel()[idx]
-        c2 = self.bucket1[c1] + self._base_full[idx] + cur * N_SIDE
-        return self.table[c2], (c1, c2)
+        bucket = self.bucket_lut[_to_fixed(p1)].astype(np.int32)
+        c2 = (bucket * (N_NB * N_CUR * N_SIDE) + self._base[idx] + cur * N_SIDE) * 2
+        p2 = _prob(self.t2, c2, p1, K2)
+        return self.level_lut[_to_fixed(p2)], (c0 * 2, c1, c2)
 
     def update_phase(self, ctxs: tuple, bits: np.ndarray) -> None:
-        """Add the phase's bits to the counts and refresh the tables (stage 1: every phase while the
-        chunk is young, then once a frame; it moves slowly once counts are large)."""
-        c1 = ctxs[0]
-        d = np.bincount(c1 * 2 + bits, minlength=2 * self.tot1.size if not self.simple else 2 * S * S)
-        one, tot = d[1::2], d[0::2] + d[1::2]
+        """Count the phase's bits in every stage (np.add.at applies them in order: deterministic)."""
+        tables = (self.t0,) if self.simple else (self.t0, self.t1, self.t2)
+        for table, ctx in zip(tables, ctxs):
+            np.add.at(table, ctx + bits, 1.0)
+        self._refresh0()
+
+    def _refresh0(self) -> None:
+        """Stage 0 is small (tau, d1): keep its probabilities as a table."""
+        n1 = self.t0[1::2]
+        self._p0 = (n1 + 0.5) / (self.t0[0::2] + n1 + 1.0)
         if self.simple:
-            self.one0 += one
-            self.tot0 += tot
-            self._refresh_stage01()
-            return
-        self.one1 += one
-        self.tot1 += tot
-        self.one0 += one.reshape(S * S, NREL).sum(axis=1)
-        self.tot0 += tot.reshape(S * S, NREL).sum(axis=1)
-        d = np.bincount(ctxs[1] * 2 + bits, minlength=2 * N_C2)
-        self.one2 += d[1::2]
-        self.tot2 += d[0::2] + d[1::2]
-        self._refresh_stage2()
-        self._phase_updates += 1
-        if self.frames_done < 16 or self._phase_updates % len(self.phases) == 0:
-            self._refresh_stage01()
+            self._level0 = self.level_lut[_to_fixed(self._p0)]
 
     def end_frame(self, frame: np.ndarray) -> None:
         """Advance tau and the ISIs with the frame just coded (in place, touching only pixels that fired)."""
         fired = np.flatnonzero(frame.ravel())
-        self.d3[fired] = self.d2[fired]
-        self.d2[fired] = self.d1[fired]
-        self.d1[fired] = self.tau[fired]
+        self.d[1:, fired] = self.d[:-1, fired]
+        self.d[0, fired] = self.tau[fired]
         self.tau += self.tau < TAU_CAP
         self.tau[fired] = 1
         self.prev = frame
-        self.frames_done += 1

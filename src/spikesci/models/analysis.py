@@ -34,6 +34,7 @@ class FAMConfig:
     blocks: int = 4  # residual blocks of the trunk
     flow_width: int = 24
     offset_width: int = 24  # hidden width of the offset / mask predictor of the deformable conv
+    up_width: int = 16  # channels of the full-resolution tail
     afr: str = "both"  # "both" (warp + deform), "warp", "deform" (ablations)
 
     def to_dict(self) -> dict:
@@ -42,6 +43,13 @@ class FAMConfig:
     @classmethod
     def from_dict(cls, d: dict) -> FAMConfig:
         return cls(**d)
+
+
+FAM_PRESETS = {
+    "base": FAMConfig(),
+    "lite": FAMConfig(width=24, blocks=3, align_width=16, flow_width=16, offset_width=16, up_width=8),
+}
+"""Named FAM sizes: `lite` (about 65 kFLOPs per output pixel) trains in minutes on a shared CPU."""
 
 
 class FlowEstimator(nn.Module):
@@ -147,8 +155,9 @@ class FAM(nn.Module):
                                                    padding=1), act)
         self.merge = nn.Sequential(nn.Conv2d(3 * cfg.align_width, cfg.width, 3, padding=1), act)
         self.trunk = nn.Sequential(*[ResBlock(cfg.width) for _ in range(cfg.blocks)])
-        self.up = nn.Sequential(nn.Conv2d(cfg.width, 4 * 16, 3, padding=1), nn.PixelShuffle(2), act,
-                                nn.Conv2d(16, 16, 3, padding=1), act, nn.Conv2d(16, 1, 3, padding=1))
+        u = cfg.up_width
+        self.up = nn.Sequential(nn.Conv2d(cfg.width, 4 * u, 3, padding=1), nn.PixelShuffle(2), act,
+                                nn.Conv2d(u, u, 3, padding=1), act, nn.Conv2d(u, 1, 3, padding=1))
         self.base = nn.Conv2d(cfg.channels, 4, 1)
 
     def estimate_flows(self, features: torch.Tensor) -> torch.Tensor:
@@ -162,7 +171,8 @@ class FAM(nn.Module):
         cfg = self.config
         b, n, c, h, w = features.shape
         if n != cfg.maps or c != cfg.channels:
-            raise ValueError(f"FAM expects (B, {cfg.maps}, {cfg.channels}, h, w), got {tuple(features.shape)}")
+            raise ValueError(f"FAM expects (B, {cfg.maps}, {cfg.channels}, h, w), got {tuple(features.shape)}"
+                             )
         if flows is None:
             flows = self.estimate_flows(features)
         mid = n // 2

@@ -66,7 +66,7 @@ def _load_blob(path: Path) -> dict:
 class Perception:
     """FEM + FAM with the helpers the CLI, the codec and the tasks use.
 
-    stride: spike frames between feature maps; window: spike frames a map reads ([t - lookback, t + lookahead]);
+    stride: spike frames between feature maps; window: spike frames one map reads, [t - lookback, t + lookahead];
     maps: feature maps per FAM window (centre = maps // 2); scale: input pixels per feature pixel.
     """
 
@@ -79,13 +79,14 @@ class Perception:
 
     # -- end side -------------------------------------------------------------------------------------
     def default_frames(self, length: int) -> np.ndarray:
-        """Map times of a clip of `length` spike frames: t = lookback, lookback + stride, ... (windows inside)."""
+        """Map times of a clip of `length` frames: t = lookback, lookback + stride, ... (whole windows inside)."""
         last = length - 1 - self.lookahead
         if last < self.lookback:
             return np.array([length // 2])
         return np.arange(self.lookback, last + 1, self.stride)
 
-    def extract(self, spikes: np.ndarray, frames=None, progress: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+    def extract(self, spikes: np.ndarray, frames=None,
+                progress: bool = False) -> tuple[torch.Tensor, np.ndarray]:
         """Feature maps (N, C, ceil(H/2), ceil(W/2)) of a (T, H, W) clip at spike frames `frames` (default
         every `stride` frames with full windows). Windows that cross the clip's ends are mirrored in time."""
         spikes = _check_spikes(spikes)
@@ -146,7 +147,8 @@ class Perception:
 
 def _check_spikes(spikes) -> np.ndarray:
     if not hasattr(spikes, "shape") or len(spikes.shape) != 3:
-        raise SpikeSciError(f"spikes must be a (frames, height, width) array, got {getattr(spikes, 'shape', None)}")
+        shape = getattr(spikes, "shape", None)
+        raise SpikeSciError(f"spikes must be a (frames, height, width) array, got {shape}")
     if min(spikes.shape) < 1:
         raise SpikeSciError("spikes is empty")
     return spikes
@@ -188,9 +190,39 @@ def load_perception(name: str = DEFAULT_MODEL, folder: str | None = None) -> Per
     folder = folder or str(WEIGHTS_DIR)
     entry = read_manifest(folder).get("models", {}).get(name)
     if entry is None:
-        raise SpikeSciError(f"unknown model '{name}' (shipped: {', '.join(read_manifest(folder).get('models', {}))})")
+        known = ", ".join(read_manifest(folder).get("models", {})) or "none"
+        raise SpikeSciError(f"unknown model '{name}' (shipped: {known})")
     files = entry["files"]
     fem_path = verified_path(name, files["fem"], folder)
     fam_path = verified_path(name, files["fam"], folder)
-    checksum = hashlib.sha256((entry["sha256"][files["fem"]] + entry["sha256"][files["fam"]]).encode()).hexdigest()
+    both = entry["sha256"][files["fem"]] + entry["sha256"][files["fam"]]
+    checksum = hashlib.sha256(both.encode()).hexdigest()
     return build_perception(_load_blob(fem_path), _load_blob(fam_path), name, checksum)
+
+
+def register_weights(name: str, files: dict[str, str | Path], meta: dict,
+                     folder: str | Path = WEIGHTS_DIR) -> dict:
+    """Copy weight files into `folder` and record them in manifest.json under models[name].
+
+    files: role -> source path (e.g. {"fem": "run/fem.pt", "fam": "run/fam.pt"}); each is stored as
+    `<name>-<role>.pt` with its SHA-256; `meta` (command, seed, data, wall time, machine, results) is kept
+    beside. Other models' entries (e.g. the codec's) are left as they are.
+    """
+    import shutil
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest.setdefault("models", {})
+    stored, sums = {}, {}
+    for role, src in files.items():
+        dest = folder / f"{name}-{role}.pt"
+        if Path(src).resolve() != dest.resolve():
+            shutil.copyfile(src, dest)
+        stored[role] = dest.name
+        sums[dest.name] = sha256_file(dest)
+    manifest["models"][name] = {"files": stored, "sha256": sums, **meta}
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    load_perception.cache_clear()
+    return manifest["models"][name]

@@ -127,14 +127,23 @@ def _source(name: str, key: str | None):
 
 @lru_cache(maxsize=8)
 def _load(path: str) -> Classifier:
+    """Read a checkpoint; a shipped one must match its SHA-256 in the manifest first."""
     data = Path(path).read_bytes()
+    name = Path(path).stem.removeprefix("classify_")
+    digest = hashlib.sha256(data).hexdigest()
+    if Path(path).parent == WEIGHTS and MANIFEST.is_file():
+        want = json.loads(MANIFEST.read_text())["models"].get(name, {}).get("sha256")
+        if want != digest:
+            raise ModelMismatchError(
+                f"{path}: checksum {digest[:12]}... does not match classify_manifest.json "
+                f"({str(want)[:12]}...): the file is damaged or from other weights"
+            )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         head = head_from_state(state)
     except Exception as exc:  # noqa: BLE001 - any failure to read a checkpoint is the user's file
         raise SpikeSciError(f"{path}: not a classification checkpoint ({exc})") from None
-    name = Path(path).stem.removeprefix("classify_")
-    return Classifier(name, head, state.get("meta", {}), hashlib.sha256(data).hexdigest())
+    return Classifier(name, head, state.get("meta", {}), digest)
 
 
 def load_classifier(model: str = DEFAULT_MODEL) -> Classifier:
@@ -150,3 +159,20 @@ def predict(spikes: np.ndarray, model: str = DEFAULT_MODEL) -> tuple[int, np.nda
 def classify_features(features, model_name: str = DEFAULT_MODEL) -> tuple[int, np.ndarray]:
     """(label index, class probabilities) from decoded features (N, C, h, w): `decode --task classify`."""
     return load_classifier(model_name).predict_features(features)
+
+
+def decode_task(features, header: dict | None = None, model_name: str | None = None) -> dict:
+    """`spikesci decode IN.sci --task classify`: a dict the decoder can print or write as JSON.
+
+    For spikesci.sci.register_task("classify", lambda sm, f, flows, hd: decode_task(f, hd)).
+    """
+    name = model_name or (header or {}).get("classify_model") or DEFAULT_MODEL
+    classifier = load_classifier(name)
+    label, probs = classifier.predict_features(features)
+    return {
+        "label": label,
+        "label_name": classifier.class_names[label],
+        "probabilities": [float(p) for p in probs],
+        "classes": classifier.class_names,
+        "model": classifier.name,
+    }

@@ -85,9 +85,16 @@ def _perception_key(perception) -> str:
 
 
 def get_source(name: str):
-    """A feature source by name: 'fem', or 'tfpW' / 'tfpWxN' (window W, N maps)."""
+    """A feature source by name: 'fem' (shipped), 'fem:DIR' (DIR/fem.pt, fam.pt), or 'tfpW' / 'tfpWxN'."""
     if name == "fem":
         return FemSource()
+    if name.startswith("fem:"):  # a training run's folder with fem.pt and fam.pt (spikesci train --out DIR)
+        from spikesci.models.zoo import load_files
+
+        folder = Path(name[4:])
+        if not (folder / "fem.pt").is_file():
+            raise SpikeSciError(f"{folder}: no fem.pt (expected a training run's output folder)")
+        return FemSource(load_files(folder / "fem.pt", folder / "fam.pt", name=folder.name))
     if name.startswith("tfp"):
         body = name[3:]
         try:

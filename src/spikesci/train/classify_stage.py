@@ -37,6 +37,8 @@ class ClassifyTrainConfig:
     seed: int = 0
     threads: int = 1
     cache: str | None = None
+    codec: str | None = None  # stage 3: fine-tune on features decoded by this codec model ("sci")
+    init: str | None = None  # stage 3: the stage-2 checkpoint to start from
 
 
 def train_step(
@@ -114,6 +116,70 @@ def split_features(dataset: str, split: str, source, cache=None, progress: bool 
     return ds, feats, torch.as_tensor(ds.labels)
 
 
+def decoded_features(
+    feats: torch.Tensor, codec, quality: int, progress: bool = True
+) -> tuple[torch.Tensor, int]:
+    """Each clip's maps through the real codec at quality index `quality` (one GOP per clip): the decoded
+    maps (what the cloud sees; compress() returns the decoder's exact result) and the payload bytes."""
+    from tqdm import tqdm
+
+    out = torch.empty_like(feats)
+    total = 0
+    for i in tqdm(
+        range(len(feats)), desc=f"codec q{quality}", unit="clip", disable=not progress, leave=False
+    ):
+        payload, res = codec.compress(feats[i].float(), quality)
+        out[i] = res["x_hat"].to(out.dtype)
+        total += len(payload)
+    return out, total
+
+
+def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=None):
+    """Stage 3 (Fig. 7c): the stage-2 head fine-tuned on raw and decoded features of every quality.
+
+    The FEM and the encoder stay frozen; the decoder is fixed too (its integer paths make decoding exact),
+    so only the head adapts to coding distortion. Returns the head and checkpoint metadata.
+    """
+    from spikesci import sci
+    from spikesci.models.classify import head_from_state
+    from spikesci.tasks.features import get_source
+
+    if not cfg.init:
+        raise ValueError("stage 3 needs --init, the stage-2 checkpoint")
+    torch.manual_seed(cfg.seed)
+    start = time.time()
+    state = torch.load(cfg.init, map_location="cpu", weights_only=True)
+    head, meta2 = head_from_state(state), state["meta"]
+    model = sci.load_model(cfg.codec)
+    source = get_source(cfg.source)
+    if getattr(model.perception, "checksum", "")[:12] not in source.key:
+        raise ValueError("the codec was trained on another FEM than the head's features")
+    ds, xtr, ytr = split_features(cfg.dataset, "train", source, cfg.cache, progress)
+    _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
+    qualities = range(model.codec.config.qualities)
+    tr = [xtr] + [decoded_features(xtr, model.codec, q, progress)[0] for q in qualities]
+    va = [decoded_features(xva, model.codec, q, progress)[0] for q in qualities]
+    x_all, y_all = torch.cat(tr), ytr.repeat(len(tr))
+    xv_all, yv_all = torch.cat(va), yva.repeat(len(va))
+    result = fit(head, (x_all, y_all), (xv_all, yv_all), cfg, progress, log)
+    _, xte, yte = split_features(cfg.dataset, "test", source, cfg.cache, progress)
+    meta = dict(meta2)
+    meta["test_accuracy"] = float((predict_logits(head, xte).argmax(1) == yte).float().mean())
+    meta.update(
+        {
+            "stage": 3,
+            "codec": model.name,
+            "codec_sha256": model.checksum,
+            "train_config": asdict(cfg),
+            "best_val_accuracy": result["best_val_accuracy"],
+            "stage2_val_accuracy": meta2["best_val_accuracy"],
+            "wall_seconds": round(time.time() - start, 1),
+            "history": result["history"],
+        }
+    )
+    return head, meta
+
+
 def train_classifier(cfg: ClassifyTrainConfig, progress: bool = True, log=None) -> tuple[ClassifyHead, dict]:
     """Stage 2 end to end: data -> frozen features -> head. Returns the head and checkpoint metadata."""
     from spikesci.tasks.features import get_source
@@ -144,6 +210,7 @@ def train_classifier(cfg: ClassifyTrainConfig, progress: bool = True, log=None) 
         "train_config": asdict(cfg),
         "best_val_accuracy": result["best_val_accuracy"],
         "test_accuracy": test_acc,
+        "stage": 2,
         "features_seconds": round(features_s, 1),
         "wall_seconds": round(time.time() - start, 1),
         "history": result["history"],
@@ -172,6 +239,8 @@ def update_manifest(checkpoint: str | Path, meta: dict) -> Path:
         "source": meta["source"],
         "source_key": meta["source_key"],
         "epochs": cfg["epochs"],
+        "stage": meta.get("stage", 2),
+        "codec": meta.get("codec"),
         "val_accuracy": round(meta["best_val_accuracy"], 4),
         "test_accuracy": round(meta["test_accuracy"], 4),
         "wall_seconds": meta["wall_seconds"],
@@ -200,7 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(cfg.threads)
     log = open(log_path, "a") if log_path else None  # noqa: SIM115 - closed below
     try:
-        head, meta = train_classifier(cfg, progress=True, log=log)
+        if cfg.codec:
+            head, meta = finetune_through_codec(cfg, progress=True, log=log)
+        else:
+            head, meta = train_classifier(cfg, progress=True, log=log)
     finally:
         if log:
             log.close()

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm import tqdm
 
 from spikesci.data.recon import SceneBank, build_cache
+from spikesci.errors import SpikeSciError
 from spikesci.models.analysis import FAM
 from spikesci.models.extract import FEM, LightHead, laplacian_loss
 from spikesci.models.layers import warp
@@ -147,7 +148,8 @@ class Stage:
             bar.set_postfix({k: f"{v:.4g}" for k, v in avg.items()})
             last = self.step == self.steps
             if self.step % 25 == 0 or last:
-                row = {"step": self.step, "seconds": round(self.elapsed, 1), "lr": self.sched.get_last_lr()[0],
+                row = {"step": self.step, "seconds": round(self.elapsed, 1),
+                       "lr": self.sched.get_last_lr()[0],
                        **{k: round(v, 6) for k, v in parts.items()}}
                 if self.step % self.cfg.val_every == 0 or last:
                     row.update(val_fn())
@@ -264,6 +266,9 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, fem_path: str
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    fem_file = Path(fem_path) if fem_path else out / "fem.pt"
+    if cfg.stage == "fam" and not fem_file.exists():
+        raise SpikeSciError(f"{fem_file}: no trained FEM (run --stage fem first, or pass --fem)")
     dist = Dist(cfg.device)
     cache = Path(cache) if cache else out / "cache"
     if dist.main:
@@ -279,12 +284,7 @@ def train(cfg: TrainConfig, out: str | Path, resume: bool = False, fem_path: str
         fem = train_fem(cfg, out, bank, val, dist, resume, progress)
     if cfg.stage in ("fam", "all"):
         if fem is None:
-            path = Path(fem_path) if fem_path else out / "fem.pt"
-            if not path.exists():
-                from spikesci.errors import SpikeSciError
-
-                raise SpikeSciError(f"{path}: no trained FEM (run --stage fem first, or pass --fem)")
-            fem = load_fem(path, cfg.device)
+            fem = load_fem(fem_file, cfg.device)
         train_fam(cfg, out, bank, val, dist, resume, progress, fem)
     return {"seconds": round(time.time() - t0, 1), "out": str(out)}
 

@@ -15,32 +15,22 @@ import torch.nn.functional as F
 from spikesci.models.codec.exact import warp
 
 
-def _shift(x: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
-    """x sampled at p + (dx, dy) with replicated borders (integer shift)."""
-    h, w = x.shape[-2:]
-    p = max(abs(dx), abs(dy))
-    xp = F.pad(x, (p, p, p, p), mode="replicate")
-    return xp[..., p + dy:p + dy + h, p + dx:p + dx + w]
+def _pooled(cost: torch.Tensor, radius: int) -> torch.Tensor:
+    """Box-filter (2r+1)^2 of every candidate's cost map (B, K, h, w), replicated borders."""
+    return F.avg_pool2d(F.pad(cost, (radius,) * 4, mode="replicate"), 2 * radius + 1, stride=1)
 
 
 def _best_offsets(cur: torch.Tensor, ref: torch.Tensor, radius: int, block: int, bias: float) -> torch.Tensor:
     """Integer flow (B, 2, h, w) minimising the block-pooled L1 cost over offsets in [-radius, radius]^2."""
-    best_cost = None
-    best = torch.zeros(cur.shape[0], 2, *cur.shape[-2:], dtype=cur.dtype, device=cur.device)
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            cost = (cur - _shift(ref, dx, dy)).abs().mean(1, keepdim=True)
-            r = block // 2
-            cost = F.avg_pool2d(F.pad(cost, (r,) * 4, mode="replicate"), 2 * r + 1, stride=1)
-            cost = cost + bias * (abs(dx) + abs(dy))
-            if best_cost is None:
-                best_cost = cost
-                continue
-            better = cost < best_cost
-            best_cost = torch.where(better, cost, best_cost)
-            off = torch.tensor([dx, dy], dtype=cur.dtype, device=cur.device).view(1, 2, 1, 1)
-            best = torch.where(better, off.expand_as(best), best)
-    return best
+    h, w = cur.shape[-2:]
+    padded = F.pad(ref, (radius,) * 4, mode="replicate")
+    offsets = [(dx, dy) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)]
+    cost = torch.cat([(cur - padded[..., radius + dy:radius + dy + h, radius + dx:radius + dx + w]).abs()
+                      .mean(1, keepdim=True) for dx, dy in offsets], 1)
+    penalty = torch.tensor([bias * (abs(dx) + abs(dy)) for dx, dy in offsets], dtype=cur.dtype)
+    best = (_pooled(cost, block // 2) + penalty.view(1, -1, 1, 1)).argmin(1)  # (B, h, w)
+    table = torch.tensor(offsets, dtype=cur.dtype)  # (K, 2)
+    return table[best].permute(0, 3, 1, 2).contiguous()
 
 
 @torch.no_grad()
@@ -57,17 +47,12 @@ def estimate_motion(cur: torch.Tensor, ref: torch.Tensor, search: int = 6) -> to
     if scale > 1:
         flow = F.interpolate(flow, size=cur.shape[-2:], mode="nearest")
     # refine at full resolution around the coarse vectors, in half-pixel steps
-    best_cost = None
-    best = flow
-    for dy in (-1.0, -0.5, 0.0, 0.5, 1.0):
-        for dx in (-1.0, -0.5, 0.0, 0.5, 1.0):
-            cand = flow + torch.tensor([dx, dy], dtype=flow.dtype).view(1, 2, 1, 1)
-            cost = (cur - warp(ref, cand)).abs().mean(1, keepdim=True)
-            cost = F.avg_pool2d(F.pad(cost, (2, 2, 2, 2), mode="replicate"), 5, stride=1)
-            if best_cost is None:
-                best_cost, best = cost, cand
-                continue
-            better = cost < best_cost
-            best_cost = torch.where(better, cost, best_cost)
-            best = torch.where(better, cand, best)
-    return F.avg_pool2d(F.pad(best, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    steps = [(dx, dy) for dy in (-1.0, -0.5, 0.0, 0.5, 1.0) for dx in (-1.0, -0.5, 0.0, 0.5, 1.0)]
+    b, c, h, w = cur.shape
+    cands = flow.unsqueeze(1) + torch.tensor(steps, dtype=flow.dtype).view(1, -1, 2, 1, 1)  # (B, K, 2, h, w)
+    k = len(steps)
+    warped = warp(ref.repeat_interleave(k, 0), cands.reshape(b * k, 2, h, w)).view(b, k, c, h, w)
+    cost = _pooled((cur.unsqueeze(1) - warped).abs().mean(2), 2)  # (B, K, h, w)
+    best = cost.argmin(1)  # (B, h, w)
+    flow = torch.gather(cands, 1, best.view(b, 1, 1, h, w).expand(b, 1, 2, h, w))[:, 0]
+    return F.avg_pool2d(F.pad(flow, (1, 1, 1, 1), mode="replicate"), 3, stride=1)

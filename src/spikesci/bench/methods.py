@@ -1,0 +1,144 @@
+"""The parts a paradigm's methods need, each skipped cleanly when missing: reconstructions (TFP, TFI and the
+learned `net`, whatever shape its output takes) and the learned codec's facade (`spikesci.sci`) with its
+stride, group of pictures and map times.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+
+import numpy as np
+
+from spikesci.errors import SpikeSciError
+from spikesci.reconstruct import DEFAULT_WINDOW, tfi, tfp
+from spikesci.simulate.camera import DEFAULT_WHITE_RATE
+
+RECONSTRUCTORS = ("tfp", "tfi", "net")
+
+Reconstructor = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (spikes, frames) -> (N, H, W) in [0, 1]
+
+
+class MethodUnavailable(SpikeSciError):
+    """A part a method needs (model, facade, encoder) is not installed: the method is skipped."""
+
+
+def make_reconstructor(name: str, window: int = DEFAULT_WINDOW, white_rate: float = DEFAULT_WHITE_RATE
+                       ) -> Reconstructor:
+    """TFP / TFI / net at given spike frames; raises MethodUnavailable for `net` without a model."""
+    if name == "tfp":
+        return lambda spikes, frames: np.stack([tfp(spikes, int(f), window, white_rate) for f in frames])
+    if name == "tfi":
+        return lambda spikes, frames: np.stack([tfi(spikes, int(f), white_rate) for f in frames])
+    if name == "net":
+        return _net_reconstructor()
+    raise SpikeSciError(f"unknown reconstruction '{name}' (choose from {', '.join(RECONSTRUCTORS)})")
+
+
+def _net_reconstructor() -> Reconstructor:
+    try:
+        from spikesci.models.zoo import load_perception
+
+        model = load_perception()
+    except (ImportError, FileNotFoundError, SpikeSciError, AttributeError) as exc:
+        raise MethodUnavailable(f"net reconstruction unavailable ({type(exc).__name__}: {exc})") from None
+    params = inspect.signature(model.reconstruct).parameters
+    key = next((k for k in ("frames", "centers", "center", "frame") if k in params), None)
+
+    def run(spikes: np.ndarray, frames: np.ndarray) -> np.ndarray:
+        if key in ("frames", "centers"):
+            out = model.reconstruct(spikes, **{key: np.asarray(frames)})
+        elif key is not None:
+            return np.stack([_as_images(model.reconstruct(spikes, **{key: int(f)}), [f])[0] for f in frames])
+        else:
+            out = model.reconstruct(spikes)
+        return _as_images(out, frames, spikes.shape[0])
+
+    return run
+
+
+def _as_images(out, frames, total: int | None = None) -> np.ndarray:
+    """Normalise a model's output (array, (images, frames) or an object with .images/.frames) at `frames`."""
+    got_frames = None
+    if hasattr(out, "images"):
+        out, got_frames = out.images, getattr(out, "frames", None)
+    elif isinstance(out, tuple) and len(out) == 2:
+        out, got_frames = out
+    if hasattr(out, "detach"):
+        out = out.detach().cpu().numpy()
+    images = np.asarray(out, dtype=np.float32)
+    images = images.reshape((-1,) + images.shape[-2:])
+    frames = np.asarray(frames)
+    if got_frames is not None:
+        return images[nearest(np.asarray(got_frames), frames)]
+    if images.shape[0] == len(frames):
+        return images
+    if total is not None and images.shape[0] == total:
+        return images[frames]
+    raise SpikeSciError(f"net returned {images.shape[0]} images for {len(frames)} requested frames")
+
+
+def nearest(available: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Index into `available` of the entry nearest each wanted frame."""
+    return np.abs(np.asarray(available)[None, :] - np.asarray(wanted)[:, None]).argmin(axis=1)
+
+
+def caas_module():
+    """The learned codec's facade, or MethodUnavailable saying why it cannot be used."""
+    try:
+        import spikesci.sci as sci
+    except ImportError as exc:
+        raise MethodUnavailable(f"CAAS skipped: spikesci.sci is not importable ({exc})") from None
+    missing = [a for a in ("QUALITIES", "encode_spikes", "decode_file") if not hasattr(sci, a)]
+    if missing:
+        raise MethodUnavailable(f"CAAS skipped: spikesci.sci lacks {', '.join(missing)}")
+    return sci
+
+
+def caas_offset(sci, anchor: int) -> int:
+    """Spike frames to drop at the clip's start so that one of the learned codec's maps lands on `anchor`.
+
+    The facade places maps at lookback + stride * k; without this, CAAS would be scored up to stride / 2
+    frames away from the ground truth. 0 when the facade does not tell its map times.
+    """
+    try:
+        per = sci.load_model().perception
+        return int((anchor - per.lookback) % per.stride)
+    except Exception:  # noqa: BLE001 - any facade without these attributes: no alignment
+        return 0
+
+
+def learned_gop() -> int | None:
+    """The learned codec's group of pictures (feature maps), if the facade tells it."""
+    try:
+        import spikesci.sci as sci
+    except ImportError:
+        return None
+    value = getattr(sci, "DEFAULT_GOP", None)
+    return int(value) if isinstance(value, int) and value > 0 else None
+
+
+def learned_stride() -> int | None:
+    """The learned codec's stride: the facade's, else the shipped model's, else the FEM's default."""
+    try:
+        import spikesci.sci as sci
+
+        for attr in ("STRIDE", "DEFAULT_STRIDE", "stride"):
+            value = getattr(sci, attr, None)
+            if isinstance(value, int) and value > 0:
+                return value
+    except ImportError:
+        pass
+    value = None
+    try:
+        from spikesci.models.zoo import load_perception
+
+        value = getattr(load_perception(), "stride", None)
+    except (ImportError, FileNotFoundError, AttributeError, SpikeSciError):
+        try:
+            from spikesci.models.extract import FEMConfig
+
+            value = getattr(FEMConfig(), "stride", None)
+        except (ImportError, TypeError, SpikeSciError):
+            return None
+    return int(value) if isinstance(value, int) and value > 0 else None

@@ -1,0 +1,44 @@
+"""Chunks are independent, so they can be coded on several cores; results come back in order.
+
+A bounded number of chunks is in flight at a time, so a long recording still streams in bounded
+memory. Workers are forked processes (numpy and the range coder hold the GIL too often for threads).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+
+
+def default_workers() -> int:
+    """Two cores (the machine this targets), fewer when fewer are available."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        available = os.cpu_count() or 1
+    return max(1, min(2, available))
+
+
+def ordered_map(fn: Callable, items: Iterable, workers: int, total: int) -> Iterator:
+    """fn(item) for each item, in order; in `workers` processes when there is more than one item."""
+    if workers <= 1 or total <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        for item in items:
+            yield fn(item)
+        return
+    ctx = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=ctx) as pool:
+        pending: deque = deque()
+        it = iter(items)
+        try:
+            for item in it:
+                pending.append(pool.submit(fn, item))
+                if len(pending) >= 2 * workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for fut in pending:
+                fut.cancel()

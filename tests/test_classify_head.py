@@ -65,3 +65,16 @@ def test_tfp_source():
     f = TfpSource(maps=3, window=9)(spikes)
     assert f.shape == (3, 1, 10, 12) and 0.3 < float(f.mean()) < 0.7  # rate 0.3 / white rate 0.6
     assert get_source("tfp41").window == 41 and get_source("tfp13x4").maps == 4
+
+
+def test_decoded_features_through_an_untrained_codec():
+    codec_mod = pytest.importorskip("spikesci.models.codec")
+    from spikesci.train.classify_stage import decoded_features
+
+    torch.manual_seed(0)
+    codec = codec_mod.FeatureCodec().eval()
+    x = torch.randn(2, 2, codec.config.channels, 16, 16).half()
+    decoded, nbytes = decoded_features(x, codec, 0, progress=False)
+    assert decoded.shape == x.shape and decoded.dtype == x.dtype and nbytes > 0
+    again, nbytes2 = decoded_features(x, codec, 0, progress=False)
+    assert torch.equal(decoded, again) and nbytes == nbytes2  # real coding is deterministic

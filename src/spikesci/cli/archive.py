@@ -28,6 +28,7 @@ def _pack(args: argparse.Namespace) -> int:
         chunk_frames=args.chunk_frames,
         model=args.model,
         progress=not args.json,
+        workers=args.workers,
     )
     stats["input"] = str(args.input)
     if args.json:
@@ -41,7 +42,9 @@ def _unpack(args: argparse.Namespace) -> int:
     from spikesci.lossless import unpack
 
     out = check_output(args.output, args.force, inputs=(args.input,))
-    stats = unpack(args.input, out, frames=parse_range(args.frames), progress=not args.json)
+    stats = unpack(
+        args.input, out, frames=parse_range(args.frames), progress=not args.json, workers=args.workers
+    )
     stats["input"] = str(args.input)
     if args.json:
         print_json(stats)
@@ -65,6 +68,12 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(argv)
 
 
+def _add_workers(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes coding chunks in parallel (default: up to 2)"
+    )
+
+
 def register(commands, bench) -> None:
     p = commands.add_parser(
         "pack",
@@ -84,6 +93,7 @@ def register(commands, bench) -> None:
         help="context model: ctx (default) or the simple ISI baseline",
     )
     p.add_argument("--json", action="store_true", help="print stats as JSON (bytes, bpp, MB/s)")
+    _add_workers(p)
     add_force_arg(p)
     p.set_defaults(func=_pack)
 
@@ -96,6 +106,7 @@ def register(commands, bench) -> None:
     u.add_argument("-o", "--output", required=True, type=Path, help="OUT.dat or OUT.npz")
     u.add_argument("--frames", default=None, metavar="A:B", help="decode only frames A..B-1")
     u.add_argument("--json", action="store_true", help="print stats as JSON")
+    _add_workers(u)
     add_force_arg(u)
     u.set_defaults(func=_unpack)
 

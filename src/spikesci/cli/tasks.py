@@ -37,6 +37,7 @@ def register(commands, bench) -> None:
     b.add_argument("--json", dest="json_out", help="write the results to this JSON file")
     b.add_argument("--out-dir", default=".", help="folder for the confusion-matrix PNGs (default .)")
     b.add_argument("--limit", type=int, help="use the first N test clips (default: all)")
+    b.add_argument("--coded-limit", type=int, help="encode/decode only the first N of them (default: all)")
     b.add_argument("--qualities", help="comma list of codec qualities (default: every one)")
     b.add_argument("--no-codec", action="store_true", help="raw-spike accuracy only")
     b.add_argument("--cache", help="data set cache folder (default $SPIKESCI_CACHE or ~/.cache/spikesci)")
@@ -108,7 +109,9 @@ def run_bench(args: argparse.Namespace) -> int:
             ) from None
     results = {}
     for name in names:
-        results[name] = evaluate_dataset(name, out_dir, args.limit, not args.no_codec, qualities, args.cache)
+        results[name] = evaluate_dataset(
+            name, out_dir, args.limit, not args.no_codec, qualities, args.cache, coded_limit=args.coded_limit
+        )
         print(format_tables(results[name]), flush=True)
         print()
     summary = {

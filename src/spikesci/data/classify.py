@@ -68,7 +68,8 @@ class ClassifySpec:
     height: int = 64
     width: int = 64
     frames: int = 86  # 3 FEM feature maps (window 46, stride 20)
-    sizes: tuple[int, int, int] = (1257, 180, 360)  # clips in train / val / test
+    sizes: tuple[int, int, int] = (1257, 180, 360)  # images (or crops) in train / val / test
+    train_repeats: int = 1  # clips per training image (each with its own motion and noise)
     object_size: tuple[float, float] = (24.0, 32.0)  # side of the upscaled object, px
     speed: tuple[float, float] = (0.3, 0.7)  # px per spike frame
     background: tuple[float, float] = (0.02, 0.15)  # canvas luminance
@@ -82,7 +83,7 @@ class ClassifySpec:
 
 
 DATASETS: dict[str, ClassifySpec] = {
-    "s-digits": ClassifySpec("s-digits", "digits", sizes=(1257, 180, 360)),
+    "s-digits": ClassifySpec("s-digits", "digits", sizes=(1257, 180, 360), train_repeats=2),
     "s-animals": ClassifySpec("s-animals", "animals", sizes=(2000, 300, 500)),
     "s-natural": ClassifySpec("s-natural", "natural", sizes=(1500, 300, 500), object_size=(26.0, 34.0)),
 }
@@ -171,6 +172,8 @@ def _objects(spec: ClassifySpec, split: str) -> tuple[list[np.ndarray], np.ndarr
     if spec.source in ("digits", "animals"):
         images, labels = _digits() if spec.source == "digits" else _animals()
         idx = _split_indices(len(labels), spec.sizes, spec.seed, labels)[k]
+        if split == "train":
+            idx = np.tile(idx, spec.train_repeats)
         return [images[i] for i in idx], labels[idx]
     if spec.source == "natural":
         return _natural_crops(spec, split)
@@ -179,7 +182,7 @@ def _objects(spec: ClassifySpec, split: str) -> tuple[list[np.ndarray], np.ndarr
 
 def _natural_crops(spec: ClassifySpec, split: str) -> tuple[list[np.ndarray], np.ndarray]:
     """Square crops from disjoint photo regions: test = right 30 % of the width, val = bottom 30 % of the
-    rest, train = the top-left 70 % x 70 %. Crop sides are 18-28 % of the photo's shorter side, so any crop
+    rest, train = the top-left 70 % x 70 %. Crop sides are 10-16 % of the photo's shorter side, so any crop
     fits any region."""
     from skimage.transform import resize
 
@@ -193,7 +196,7 @@ def _natural_crops(spec: ClassifySpec, split: str) -> tuple[list[np.ndarray], np
     for label in labels:
         photo = load_image(NATURAL_PHOTOS[label])
         h, w = photo.shape
-        side = int(rng.uniform(0.18, 0.28) * min(h, w))
+        side = int(rng.uniform(0.10, 0.16) * min(h, w))
         x0, x1, y0, y1 = {
             "train": (0, 0.7 * w, 0, 0.7 * h),
             "val": (0, 0.7 * w, 0.7 * h, h),

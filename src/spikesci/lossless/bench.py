@@ -94,29 +94,26 @@ def run(clips: dict[str, np.ndarray], progress: bool = True) -> dict:
                 row[method] = _archive(spikes, "simple", Path(tmp))
             else:
                 m = measure_general(spikes, method)
-                row[method] = {
-                    k: m[k]
-                    for k in ("bytes", "bpp", "encode_mbps", "decode_mbps", "encode_mpix_s", "decode_mpix_s")
-                }
+                row[method] = {k: v for k, v in m.items() if k not in ("codec", "raw_bytes")}
             if "xz" in row and "pack" in row:
                 row["pack_over_xz"] = row["pack"]["bytes"] / row["xz"]["bytes"]
     return results
 
 
 def table(results: dict) -> str:
+    """bits per spike-pixel, then encode/decode M spike-pixels per CPU-second (wall MB/s are in the JSON)."""
     methods = ("pack", "simple-isi", *GENERAL)
     lines = [
-        f"{'clip':44s} {'order0':>7s} " + " ".join(f"{m:>22s}" for m in methods),
-        f"{'':44s} {'bpp':>7s} " + " ".join(f"{'bpp  enc/dec MB/s':>22s}" for _ in methods),
+        f"{'clip':36s} {'order0':>7s} " + " ".join(f"{m:>20s}" for m in methods),
+        f"{'':36s} {'bpp':>7s} " + " ".join(f"{'bpp enc/dec Mpx/s':>20s}" for _ in methods),
     ]
     for clip, row in results.items():
         cells = []
         for m in methods:
             r = row[m]
-            cells.append(f"{r['bpp']:7.4f} {r['encode_mbps']:6.1f}/{r['decode_mbps']:6.1f}")
-        lines.append(
-            f"{clip[:44]:44s} {row['order0_entropy_bpp']:7.4f} " + " ".join(f"{c:>22s}" for c in cells)
-        )
+            cells.append(f"{r['bpp']:6.4f} {r['encode_cpu_mpix_s']:5.1f}/{r['decode_cpu_mpix_s']:5.1f}")
+        name = clip.split("/")[-1][:36]
+        lines.append(f"{name:36s} {row['order0_entropy_bpp']:7.4f} " + " ".join(f"{c:>20s}" for c in cells))
     return "\n".join(lines)
 
 

@@ -27,14 +27,23 @@ FLAG_PADDING = 1
 _MODELS: dict = {}
 
 
-def _byte_models() -> list:
-    """One 256-letter model per level: P(byte) = prod of its 8 bits' Bernoulli(p_level) (LSB first)."""
+def _byte_probabilities(q: float) -> np.ndarray:
+    """P(byte) for 8 independent bits with P(1) = q, LSB first, as 8 exactly rounded multiplications
+    (no pow: libm/SIMD pow may differ in the last bit between machines, products do not)."""
+    bits = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1, bitorder="little").astype(bool)
+    p = np.ones(256)
+    for j in range(8):
+        p = p * np.where(bits[:, j], q, 1.0 - q)
+    return p
+
+
+def _byte_models() -> dict:
+    """One 256-letter model per level (8 bits of that level's Bernoulli), plus a per-bit Bernoulli."""
     if not _MODELS:
-        ones = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).sum(axis=1)
         p = level_probabilities()
         _MODELS["p"] = p
         _MODELS["bytes"] = [
-            constriction.stream.model.Categorical(q**ones * (1.0 - q) ** (8 - ones), perfect=False) for q in p
+            constriction.stream.model.Categorical(_byte_probabilities(float(q)), perfect=False) for q in p
         ]
         _MODELS["bernoulli"] = constriction.stream.model.Bernoulli(perfect=False)
     return _MODELS

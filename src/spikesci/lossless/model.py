@@ -37,6 +37,7 @@ N_NB = 5  # 0..4 neighbours that fired in the previous frame
 N_CUR = 6  # 0..4 neighbours that fired in this frame, 5 = not known yet (first phase)
 N_SIDE = 9  # sign(d3 - d2), sign(d4 - d3)
 MODEL_IDS = ("simple", "ctx")
+_ONE = np.float32(1.0)  # float32 counts: exact to 2**24, then they saturate (the same way everywhere)
 
 
 def _geometric_edges(start: int, num: int, den: int) -> np.ndarray:
@@ -78,8 +79,8 @@ def level_probabilities() -> np.ndarray:
 
 
 def _nb4(img: np.ndarray) -> np.ndarray:
-    """Number of 4-neighbours that fired (zero outside the frame)."""
-    n = np.zeros(img.shape, dtype=np.int32)
+    """Number of 4-neighbours that fired (zero outside the frame), uint8: scale with np.int32 constants."""
+    n = np.zeros(img.shape, dtype=np.uint8)
     n[1:] += img[:-1]
     n[:-1] += img[1:]
     n[:, 1:] += img[:, :-1]
@@ -88,8 +89,8 @@ def _nb4(img: np.ndarray) -> np.ndarray:
 
 
 def _box3(img: np.ndarray) -> np.ndarray:
-    """3x3 box sum (zero outside the frame), separable, in int32."""
-    r = img.astype(np.int32)
+    """3x3 box sum (zero outside the frame), separable, in uint16 (inputs here are at most 65)."""
+    r = img.astype(np.uint16)
     r[:, 1:] += img[:, :-1]
     r[:, :-1] += img[:, 1:]
     out = r.copy()
@@ -133,9 +134,9 @@ class ChunkModel:
         self.level_lut = _lut("level", LEVEL_EDGES)
         self.bucket_lut = _lut("bucket", BUCKET_EDGES)
         # (zeros, ones) per context, interleaved: context c at [2c, 2c+1]
-        self.t0 = np.zeros(2 * S * S)
-        self.t1 = np.zeros(2 * N_C1) if not self.simple else None
-        self.t2 = np.zeros(2 * N_C2) if not self.simple else None
+        self.t0 = np.zeros(2 * S * S, dtype=np.float32)
+        self.t1 = np.zeros(2 * N_C1, dtype=np.float32) if not self.simple else None
+        self.t2 = np.zeros(2 * N_C2, dtype=np.float32) if not self.simple else None
         if self.simple:
             self.phases = [np.arange(n)]
         else:
@@ -158,8 +159,8 @@ class ChunkModel:
         rel[self.d[1] == UNKNOWN] = NREL - 1
         # neighbours' mean last ISI against our own, in quarter frames: a far better rate estimate
         known = (self.d[0] != UNKNOWN).reshape(self.h, self.w)
-        k = _box3(known.view(np.uint8)).ravel()
-        total = _box3(np.where(known, self.d[0].reshape(self.h, self.w), 0).astype(np.uint8)).ravel()
+        k = _box3(known.view(np.uint8)).ravel().astype(np.int32)
+        total = _box3(np.where(known, self.d[0].reshape(self.h, self.w), np.uint8(0))).ravel()
         num = 8 * (total - d1 * k) + k
         q = np.clip(num // np.maximum(2 * k, 1), -QMAX, QMAX) + QMAX
         q[~known.ravel()] = NQ - 1
@@ -167,7 +168,7 @@ class ChunkModel:
         d3, d4 = self.d[2], self.d[3]
         side = (d3 > self.d[1]).view(np.int8) - (d3 < self.d[1]).view(np.int8) + 1
         side4 = (d4 > d3).view(np.int8) - (d4 < d3).view(np.int8) + 1
-        self._base = _nb4(self.prev).ravel() * (N_CUR * N_SIDE) + side * 3 + side4
+        self._base = _nb4(self.prev).ravel() * np.int32(N_CUR * N_SIDE) + side * np.int32(3) + side4
 
     def levels(self, phase: int, frame_so_far: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Probability level (uint8) of each pixel of `phase`; `frame_so_far` holds earlier phases' bits."""
@@ -178,7 +179,7 @@ class ChunkModel:
         p0 = self._p0[c0]
         c1 = self._c1[idx]
         p1 = _prob(self.t1, c1, p0, K1)
-        cur = (N_CUR - 1) if phase == 0 else _nb4(frame_so_far).ravel()[idx]
+        cur = np.int32(N_CUR - 1) if phase == 0 else _nb4(frame_so_far).ravel()[idx].astype(np.int32)
         bucket = self.bucket_lut[_to_fixed(p1)].astype(np.int32)
         c2 = (bucket * (N_NB * N_CUR * N_SIDE) + self._base[idx] + cur * N_SIDE) * 2
         p2 = _prob(self.t2, c2, p1, K2)
@@ -188,7 +189,7 @@ class ChunkModel:
         """Count the phase's bits in every stage (np.add.at applies them in order: deterministic)."""
         tables = (self.t0,) if self.simple else (self.t0, self.t1, self.t2)
         for table, ctx in zip(tables, ctxs):
-            np.add.at(table, ctx + bits, 1.0)
+            np.add.at(table, ctx + bits, _ONE)
         self._refresh0()
 
     def _refresh0(self) -> None:

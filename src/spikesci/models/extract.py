@@ -123,7 +123,7 @@ class FEM(nn.Module):
 
 
 class LightHead(nn.Module):
-    """Stage-1 reconstruction head: one feature map -> luminance at t (trains the FEM; not used by the FAM)."""
+    """Stage-1 head: one feature map -> luminance at t (it trains the FEM; the FAM does not use it)."""
 
     def __init__(self, channels: int = 8, width: int = 16):
         super().__init__()

@@ -66,7 +66,8 @@ def _load_blob(path: Path) -> dict:
 class Perception:
     """FEM + FAM with the helpers the CLI, the codec and the tasks use.
 
-    stride: spike frames between feature maps; window: spike frames one map reads, [t - lookback, t + lookahead];
+    stride: spike frames between feature maps; window: spike frames one map reads,
+    [t - lookback, t + lookahead];
     maps: feature maps per FAM window (centre = maps // 2); scale: input pixels per feature pixel.
     """
 
@@ -79,7 +80,7 @@ class Perception:
 
     # -- end side -------------------------------------------------------------------------------------
     def default_frames(self, length: int) -> np.ndarray:
-        """Map times of a clip of `length` frames: t = lookback, lookback + stride, ... (whole windows inside)."""
+        """Map times of a clip of `length` frames: lookback, lookback + stride, ... (whole windows inside)."""
         last = length - 1 - self.lookahead
         if last < self.lookback:
             return np.array([length // 2])

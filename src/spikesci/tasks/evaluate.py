@@ -28,6 +28,19 @@ def codec_available() -> bool:
         return False
 
 
+def _codec_status() -> str | None:
+    """None when the learned codec and its weights are installed, else why not."""
+    if not codec_available():
+        return "not available (spikesci.sci missing): raw-spike accuracy only"
+    from spikesci import sci
+
+    try:
+        sci.load_model()
+    except SpikeSciError as exc:
+        return f"not available ({exc}): raw-spike accuracy only"
+    return None
+
+
 def _heads(dataset: str):
     from spikesci.tasks.classify import load_classifier
 
@@ -83,39 +96,36 @@ def save_confusion(labels: np.ndarray, pred: np.ndarray, names: list[str], path:
     plt.close(fig)
 
 
-def coded_points(dataset, classifier, limit: int, qualities=None, progress: bool = True) -> list[dict]:
-    """Encode each test clip at each quality with the real codec, decode to features, classify."""
+def coded_points(dataset, heads: dict, limit: int, qualities=None, progress: bool = True) -> list[dict]:
+    """Encode each test clip at each quality with the real codec into a `.sci` file, decode the file to
+    features and classify them with every head in `heads` (name -> Classifier); bpp from the file sizes."""
     from tqdm import tqdm
 
     from spikesci import sci
 
     qualities = list(qualities if qualities is not None else sci.QUALITIES)
     n = min(limit, len(dataset))
+    frames = next(iter(heads.values())).frames
     points = []
     with tempfile.TemporaryDirectory(prefix="spikesci-cls-") as tmp:
         path = Path(tmp) / "clip.sci"
         for q in qualities:
-            correct, total_bytes, pixels, start = 0, 0, 0, time.time()
+            correct = dict.fromkeys(heads, 0)
+            total_bytes, pixels, start = 0, 0, time.time()
             for i in tqdm(range(n), desc=f"quality {q}", unit="clip", disable=not progress, leave=False):
                 spikes, label = dataset[i]
-                clip = _centre(spikes, classifier.frames)
-                if path.exists():
-                    path.unlink()
+                clip = _centre(spikes, frames)
+                path.unlink(missing_ok=True)
                 stats = sci.encode_spikes(clip, path, q)
-                total_bytes += int(stats["bytes"]) if "bytes" in stats else path.stat().st_size
+                total_bytes += int(stats["bytes"])
                 pixels += clip.size
                 _, _, features, _ = sci.decode_features(path)
-                pred, _ = classifier.predict_features(features)
-                correct += int(pred == label)
-            points.append(
-                {
-                    "quality": q,
-                    "bpp": 8.0 * total_bytes / pixels,
-                    "accuracy": correct / n,
-                    "samples": n,
-                    "seconds": round(time.time() - start, 1),
-                }
-            )
+                for key, head in heads.items():
+                    correct[key] += int(head.predict_features(features)[0] == label)
+            point = {"quality": q, "bpp": 8.0 * total_bytes / pixels, "samples": n}
+            point.update({f"accuracy_{k}": c / n for k, c in correct.items()})
+            point["seconds_per_clip"] = round((time.time() - start) / n, 3)
+            points.append(point)
     return points
 
 
@@ -132,9 +142,11 @@ def evaluate_dataset(
     qualities=None,
     cache=None,
     progress: bool = True,
+    coded_limit: int | None = None,
 ) -> dict:
     """Every number of the classification benchmark for one data set (see the module docstring)."""
     from spikesci.data.classify import load_dataset
+    from spikesci.tasks.classify import load_classifier
     from spikesci.tasks.features import compute_features
 
     test = load_dataset(name, "test", cache=cache, progress=progress)
@@ -174,14 +186,24 @@ def evaluate_dataset(
             f"{name}: FEM head on raw spikes, test accuracy {result['raw_accuracy']:.3f}",
         )
         result["confusion_png"] = os.fspath(png)
-    if codec and codec_available():
-        points = coded_points(test, main, n, qualities, progress)
+    status = _codec_status() if codec else "skipped (--no-codec)"
+    if status is None:
+        heads = {"stage2": main}
+        try:
+            heads["stage3"] = load_classifier(f"{name}-coded")  # fine-tuned through the codec (Fig. 7c)
+        except SpikeSciError:
+            pass
+        points = coded_points(
+            test, heads, n if coded_limit is None else min(n, coded_limit), qualities, progress
+        )
         for p in points:
+            p["accuracy"] = p.get("accuracy_stage3", p["accuracy_stage2"])
+            p["head"] = f"{name}-coded" if "accuracy_stage3" in p else name
             p["bit_saving"] = 1.0 - p["bpp"]  # raw spikes cost 1 bit per pixel and frame
             p["accuracy_drop"] = result["raw_accuracy"] - p["accuracy"]
         result["points"] = points
     else:
-        result["codec"] = "not available (spikesci.sci missing): raw-spike accuracy only"
+        result["codec"] = status
     return result
 
 
@@ -209,10 +231,15 @@ def format_tables(result: dict) -> str:
             f"{100 * result['baseline']['accuracy']:>8.2f}{'-':>7}"
         )
     for p in result["points"]:
+        label = f"codec q{p['quality']} ({p['head']}, {p['samples']} clips)"
         lines.append(
-            f"{'codec quality ' + str(p['quality']):<34}{p['bpp']:>8.4f}{100 * p['bit_saving']:>10.2f}"
+            f"{label:<34}{p['bpp']:>8.4f}{100 * p['bit_saving']:>10.2f}"
             f"{100 * p['accuracy']:>8.2f}{100 * p['accuracy_drop']:>7.1f}"
         )
+        if "accuracy_stage3" in p:
+            lines.append(
+                f"{'  same, stage-2 head (no fine-tune)':<34}{'':>18}{100 * p['accuracy_stage2']:>8.2f}"
+            )
     if "codec" in result:
         lines.append(f"(codec: {result['codec']})")
     lines.append(f"{'class':<22}{'precision':>10}{'recall':>10}{'F1':>10}{'support':>9}")

@@ -1,0 +1,156 @@
+"""`.sci` files: facade round trip, refusals (other weights, damage, versions), fuzzing, CLI end to end."""
+
+import argparse
+import struct
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from spikesci import sci
+from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
+from spikesci.io.spikes import write_spikes
+from spikesci.models.codec import CodecConfig, FeatureCodec
+
+SMALL = CodecConfig(hidden=16, latent=16, hyper=8, hyper_hidden=16, context=8, mv_hidden=8, mv_latent=4,
+                    mv_hyper=4, fmvr_hidden=8)
+
+
+def _perception():
+    try:
+        from spikesci.models.zoo import load_perception
+
+        return load_perception()
+    except SpikeSciError:  # no shipped FEM/FAM yet: random ones exercise the same code
+        from spikesci.models import FAM, FEM
+        from spikesci.models.zoo import Perception
+
+        torch.manual_seed(0)
+        return Perception(FEM(), FAM())
+
+
+def _codec(tmp, seed, channels):
+    torch.manual_seed(seed)
+    path = tmp / f"codec{seed}.pt"
+    FeatureCodec(CodecConfig(**{**SMALL.to_dict(), "channels": channels})).save(path)
+    return FeatureCodec.load(path)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sci")
+    per = _perception()
+    sci.register_model(sci.make_model(_codec(tmp, 0, per.channels), per, name="test-a"))
+    sci.register_model(sci.make_model(_codec(tmp, 1, per.channels), per, name="test-b"))
+    rng = np.random.default_rng(0)
+    spikes = (rng.random((100, 36, 44)) < np.linspace(0.1, 0.5, 44)).astype(np.uint8)
+    path = tmp / "clip.sci"
+    stats = sci.encode_spikes(spikes, path, quality=2, model="test-a", gop=2)
+    return tmp, spikes, path, stats
+
+
+def test_encode_decode_facade(setup):
+    tmp, spikes, path, stats = setup
+    assert stats["bytes"] == path.stat().st_size and stats["bytes"] > 0
+    assert stats["bpp"] == pytest.approx(8 * stats["bytes"] / spikes.size)
+    res = sci.decode_file(path)
+    n = stats["maps"]
+    assert res.images.shape == (n, 36, 44) and res.images.dtype == np.float32
+    assert 0.0 <= res.images.min() and res.images.max() <= 1.0
+    assert res.frames.tolist() == res.header["map_frames"] and len(res.frames) == n
+    assert res.features.shape[:2] == (n, sci.load_model("test-a").codec.config.channels)
+    assert res.flows.shape == (n - 1, 2, 18, 22)
+    again = sci.decode_file(path)
+    assert np.array_equal(again.features, res.features) and np.array_equal(again.images, res.images)
+
+
+def test_refusals(setup):
+    tmp, spikes, path, _ = setup
+    with pytest.raises(ModelMismatchError):
+        sci.decode_file(path, model="test-b")  # other weights
+    with pytest.raises(SpikeSciError):
+        sci.encode_spikes(spikes, tmp / "x.sci", quality=99, model="test-a")
+    with pytest.raises(SpikeSciError):
+        sci.decode_file(path, task="nonsense")
+    data = path.read_bytes()
+    for cut in (3, 20, len(data) // 2, len(data) - 1):
+        (tmp / "cut.sci").write_bytes(data[:cut])
+        with pytest.raises(ContainerError):
+            sci.decode_file(tmp / "cut.sci")
+    (tmp / "v9.sci").write_bytes(data[:4] + struct.pack("<H", 9) + data[6:])
+    with pytest.raises(ContainerError, match="version 9"):
+        sci.decode_file(tmp / "v9.sci")
+    (tmp / "magic.sci").write_bytes(b"SPKZ" + data[4:])
+    with pytest.raises(ContainerError):
+        sci.decode_file(tmp / "magic.sci")
+
+
+def _features_or_error(path):
+    try:
+        return sci.decode_features(path)[2]
+    except SpikeSciError:
+        return None
+
+
+@settings(max_examples=150, deadline=20000, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(kind=st.sampled_from(["cut", "flip", "splice"]), pos=st.floats(0, 1), bit=st.integers(0, 7),
+       extra=st.integers(1, 3))
+def test_fuzz_damaged_files(setup, kind, pos, bit, extra):
+    """Truncated, bit-flipped and spliced files: refused with a SpikeSciError, or decoded identically (damage in
+    the preamble's reserved field, or a splice that leaves the other file whole); never another exception."""
+    tmp, spikes, path, _ = setup
+    data = bytearray(path.read_bytes())
+    other = path.with_name("other.sci")
+    if not other.exists():
+        sci.encode_spikes(spikes[:, ::-1].copy(), other, quality=2, model="test-a", gop=2)
+    i = int(pos * (len(data) - 1))
+    if kind == "cut":
+        data = data[:i]
+    elif kind == "flip":
+        for k in range(extra):
+            data[(i + 97 * k) % len(data)] ^= 1 << bit
+    else:
+        od = other.read_bytes()
+        data = data[:i] + od[i:]
+    bad = tmp / "fuzz.sci"
+    bad.write_bytes(bytes(data))
+    got = _features_or_error(bad)
+    if got is not None:  # only when what is left is one whole, valid file (a splice at its magic bytes)
+        assert any(torch.equal(got, sci.decode_features(p)[2]) for p in (path, other))
+
+
+def _cli(argv):
+    from spikesci.cli import codec as cli_codec
+
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers()
+    bench = parser.add_subparsers().add_parser("bench").add_subparsers() if False else commands
+    cli_codec.register(commands, bench)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_encode_decode(setup, capsys):
+    import json
+
+    tmp, spikes, _, _ = setup
+    src = tmp / "clip.npz"
+    write_spikes(src, spikes)
+    out = tmp / "cli.sci"
+    assert _cli(["encode", str(src), "-o", str(out), "--quality", "4", "--model", "test-a", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["bytes"] == out.stat().st_size and {"bpp", "seconds"} <= set(stats)
+    with pytest.raises(SpikeSciError, match="exists"):
+        _cli(["encode", str(src), "-o", str(out), "--model", "test-a"])
+    folder = tmp / "frames"
+    assert _cli(["decode", str(out), "-o", str(folder), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert len(list(folder.glob("frame_*.png"))) == summary["maps"]
+    assert _cli(["decode", str(out), "-o", str(tmp / "one.png"), "--frame", "60"]) == 0
+    assert (tmp / "one.png").stat().st_size > 0
+    assert _cli(["decode", str(out), "-o", str(tmp / "all.npz")]) == 0
+    with np.load(tmp / "all.npz") as z:
+        assert z["images"].shape == (summary["maps"], 36, 44)

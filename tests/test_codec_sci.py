@@ -87,6 +87,15 @@ def test_refusals(setup):
         sci.decode_file(tmp / "magic.sci")
 
 
+_REFS: dict = {}
+
+
+def _reference(path):
+    if path not in _REFS:
+        _REFS[path] = sci.decode_features(path)[2]
+    return _REFS[path]
+
+
 def _features_or_error(path):
     try:
         return sci.decode_features(path)[2]
@@ -94,13 +103,13 @@ def _features_or_error(path):
         return None
 
 
-@settings(max_examples=150, deadline=20000, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=120, deadline=30000, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(kind=st.sampled_from(["cut", "flip", "splice"]), pos=st.floats(0, 1), bit=st.integers(0, 7),
        extra=st.integers(1, 3))
 def test_fuzz_damaged_files(setup, kind, pos, bit, extra):
-    """Truncated, bit-flipped and spliced files: refused with a SpikeSciError, or decoded identically (damage in
-    the preamble's reserved field, or a splice that leaves the other file whole); never another exception."""
+    """Truncated, bit-flipped and spliced files: refused with a SpikeSciError, or decoded identically (damage
+    in the preamble's reserved field, or a splice that leaves the other file whole); no other exception."""
     tmp, spikes, path, _ = setup
     data = bytearray(path.read_bytes())
     other = path.with_name("other.sci")
@@ -119,7 +128,7 @@ def test_fuzz_damaged_files(setup, kind, pos, bit, extra):
     bad.write_bytes(bytes(data))
     got = _features_or_error(bad)
     if got is not None:  # only when what is left is one whole, valid file (a splice at its magic bytes)
-        assert any(torch.equal(got, sci.decode_features(p)[2]) for p in (path, other))
+        assert any(torch.equal(got, _reference(p)) for p in (path, other))
 
 
 def _cli(argv):
@@ -127,8 +136,7 @@ def _cli(argv):
 
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers()
-    bench = parser.add_subparsers().add_parser("bench").add_subparsers() if False else commands
-    cli_codec.register(commands, bench)
+    cli_codec.register(commands, commands.add_parser("bench").add_subparsers())
     args = parser.parse_args(argv)
     return args.func(args)
 
@@ -138,7 +146,7 @@ def test_cli_encode_decode(setup, capsys):
 
     tmp, spikes, _, _ = setup
     src = tmp / "clip.npz"
-    write_spikes(src, spikes)
+    write_spikes(src, spikes[:60, :20, :24])  # one feature map: the CLI plumbing, quickly
     out = tmp / "cli.sci"
     assert _cli(["encode", str(src), "-o", str(out), "--quality", "4", "--model", "test-a", "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
@@ -149,8 +157,8 @@ def test_cli_encode_decode(setup, capsys):
     assert _cli(["decode", str(out), "-o", str(folder), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert len(list(folder.glob("frame_*.png"))) == summary["maps"]
-    assert _cli(["decode", str(out), "-o", str(tmp / "one.png"), "--frame", "60"]) == 0
+    assert _cli(["decode", str(out), "-o", str(tmp / "one.png"), "--frame", "30"]) == 0
     assert (tmp / "one.png").stat().st_size > 0
     assert _cli(["decode", str(out), "-o", str(tmp / "all.npz")]) == 0
     with np.load(tmp / "all.npz") as z:
-        assert z["images"].shape == (summary["maps"], 36, 44)
+        assert z["images"].shape == (summary["maps"], 20, 24)

@@ -73,26 +73,20 @@ def test_refuses_overwrite_and_bad_input(tmp_path, dat, capsys):
 
 
 def test_subprocess_end_to_end(tmp_path, dat):
+    """The real entry point in a fresh interpreter: pack, then unpack back to the same bytes."""
     src, _ = dat
-    exe = [sys.executable, "-c", "import sys; from spikesci.cli import main; sys.exit(main())"]
-    arc = tmp_path / "a.spkz"
-    r = subprocess.run(
-        exe + ["pack", str(src), "-o", str(arc), "--height", "10", "--width", "15"],
-        capture_output=True,
-        text=True,
+    arc, out = tmp_path / "a.spkz", tmp_path / "o.dat"
+    code = (
+        "import sys; from spikesci.cli import main; "
+        f"a = main(['pack', r'{src}', '-o', r'{arc}', '--height', '10', '--width', '15']); "
+        f"b = main(['unpack', r'{arc}', '-o', r'{out}']); "
+        f"c = main(['unpack', r'{tmp_path / 'nope.spkz'}', '-o', r'{tmp_path / 'p.dat'}']); "
+        "sys.exit(0 if (a, b, c) == (0, 0, 1) else 3)"
     )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(
-        exe + ["unpack", str(arc), "-o", str(tmp_path / "o.dat")], capture_output=True, text=True
-    )
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "o.dat").read_bytes() == src.read_bytes()
-    r = subprocess.run(
-        exe + ["unpack", str(tmp_path / "nope.spkz"), "-o", str(tmp_path / "p.dat")],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert out.read_bytes() == src.read_bytes()
+    assert "Traceback" not in r.stderr and "nope.spkz" in r.stderr
 
 
 def test_bench_help(capsys):

@@ -120,10 +120,13 @@ def quality_index(quality: int) -> int:
 
 # -- encoding ------------------------------------------------------------------------------------------
 def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_QUALITY,
-                  model: str | None = None, gop: int = DEFAULT_GOP, progress: bool = False) -> dict:
+                  model: str | None = None, gop: int = DEFAULT_GOP, progress: bool = False,
+                  frames=None) -> dict:
     """Encode a (T, H, W) 0/1 clip into a `.sci` file; GOP by GOP, so memory stays bounded on long clips.
 
-    Returns dict(bytes, bpp (8 * bytes / (H * W * T)), seconds, maps, gops, quality, ratio_raw, path).
+    `frames`: spike frames the feature maps are centred on (increasing, normally `stride` apart); default
+    every `stride` frames from the first full window. Returns dict(bytes, bpp (8 * bytes / (H * W * T)),
+    seconds, maps, gops, quality, ratio_raw, path).
     """
     qi = quality_index(quality)
     if not hasattr(spikes, "shape") or len(spikes.shape) != 3 or min(spikes.shape) < 1:
@@ -134,7 +137,11 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     sm = load_model(model)
     per = sm.perception
     t_len, h, w = spikes.shape
-    frames = per.default_frames(t_len)
+    if frames is None:
+        frames = per.default_frames(t_len)
+    frames = np.asarray(frames, dtype=np.int64).ravel()
+    if frames.size == 0 or frames.min() < 0 or frames.max() >= t_len or np.any(np.diff(frames) <= 0):
+        raise SpikeSciError(f"map frames must be increasing and lie in 0..{t_len - 1}")
     header = {
         "format": "sci", "height": int(h), "width": int(w), "frames": int(t_len), "window": per.window,
         "lookback": per.lookback, "stride": per.stride, "quality": int(quality), "model": sm.name,
@@ -158,12 +165,13 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
 
 
 def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY, height: int = 250,
-                width: int = 400, model: str | None = None, progress: bool = False) -> dict:
+                width: int = 400, model: str | None = None, progress: bool = False,
+                gop: int = DEFAULT_GOP) -> dict:
     """`.dat` / `.npz` spike file -> `.sci`."""
     from spikesci.io.spikes import read_spikes
 
     spikes = read_spikes(src, height=height, width=width)
-    return encode_spikes(spikes, dst, quality, model=model, progress=progress)
+    return encode_spikes(spikes, dst, quality, model=model, progress=progress, gop=gop)
 
 
 # -- decoding ------------------------------------------------------------------------------------------

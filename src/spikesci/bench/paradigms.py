@@ -45,9 +45,9 @@ __all__ = ["CTA_QUALITIES", "Clip", "MethodUnavailable", "ParadigmConfig", "Poin
 
 DEFAULT_STRIDE = 8  # spike frames between reconstructed images, when the learned codec does not say
 DEFAULT_GOP = 8  # images per group of pictures, likewise
-# CTA codes binary, noise-like frames: every setting better than these ladders keeps every spike (measured on
-# spike-REDS with PSNR tuning: x264 crf 36, x265 crf 33, SVT-AV1 / VP9 crf 50 re-binarize exactly) at 2-3 bpp,
-# worse than raw 1 bpp, so the useful range sits high on each codec's scale, from near exact to most lost.
+# CTA codes binary, noise-like frames: settings better than these ladders keep (nearly) every spike at
+# 1.7-3 bpp, worse than raw 1 bpp (PSNR tuning: x264 crf 36 exact; x265 crf 36, SVT-AV1 / VP9 crf 54 flip
+# < 0.5 %), so the useful range sits high on each codec's scale, from near exact to most spikes lost.
 _CTA_AV1 = (55, 57, 59, 61, 63)
 CTA_QUALITIES = {"x264": (36, 40, 44, 47, 51), "x265": (34, 37, 40, 43, 47), "vvc": (36, 39, 42, 45, 48),
                  "svt-av1": _CTA_AV1, "vp9": _CTA_AV1, "aom-av1": _CTA_AV1}

@@ -22,7 +22,8 @@ def register(commands, bench) -> None:
     p.add_argument("-o", "--output", required=True, help="output .sci file")
     p.add_argument("--quality", type=int, default=DEFAULT_QUALITY, choices=QUALITIES,
                    help=f"rate point ({DEFAULT_QUALITY})")
-    p.add_argument("--gop", type=int, default=DEFAULT_GOP, help=f"feature maps per group of pictures ({DEFAULT_GOP})")
+    p.add_argument("--gop", type=int, default=DEFAULT_GOP,
+                   help=f"feature maps per group of pictures ({DEFAULT_GOP})")
     p.add_argument("--model", default=None, help="codec: shipped name or a codec .pt file (default: sci)")
     add_size_args(p)
     add_force_arg(p)
@@ -61,14 +62,16 @@ def run_encode(args: argparse.Namespace) -> int:
     if not src.exists():
         raise SpikeSciError(f"{src}: no such file")
     out = check_output(args.output, args.force, inputs=(src,))
+    if not 1 <= args.gop <= 255:
+        raise SpikeSciError("--gop must be 1..255")
     stats = encode_file(src, out, args.quality, args.height, args.width, model=args.model,
-                        progress=not args.json)
+                        progress=not args.json, gop=args.gop)
     if args.json:
         print_json(stats)
     else:
-        print(f"{out}: {stats['bytes']} bytes, {stats['bpp']:.4f} bpp, {stats['ratio_raw']:.1f}x smaller than raw "
-              f"1-bit frames, {stats['maps']} feature maps in {stats['gops']} GOPs, quality {stats['quality']}, "
-              f"{stats['seconds']:.2f} s")
+        print(f"{out}: {stats['bytes']} bytes, {stats['bpp']:.4f} bpp, {stats['ratio_raw']:.1f}x smaller "
+              f"than raw 1-bit frames, {stats['maps']} feature maps in {stats['gops']} GOPs, "
+              f"quality {stats['quality']}, {stats['seconds']:.2f} s")
     return 0
 
 

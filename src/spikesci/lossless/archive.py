@@ -269,8 +269,9 @@ class Archive:
     def _checked(self, i: int, result: tuple) -> tuple[np.ndarray, np.ndarray | None]:
         spikes, padding = result
         if padding is not None and np.any(padding & ~np.uint8(_pad_mask(self.height, self.width))):
-            raise ContainerError(f"{self.path.name}: chunk {i} of {self.reader.num_chunks} "
-                                 " is damaged (padding)")
+            raise ContainerError(
+                f"{self.path.name}: chunk {i} of {self.reader.num_chunks}  is damaged (padding)"
+            )
         return spikes, padding
 
     def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:

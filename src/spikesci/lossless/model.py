@@ -99,6 +99,20 @@ def _box3(img: np.ndarray) -> np.ndarray:
     return out
 
 
+def _q_table() -> tuple[np.ndarray, int, int]:
+    """q = round(4 * (neighbours' mean ISI - own ISI)) clipped, from k (known pixels in the 3x3 box, own
+    included) and diff = box sum - k * own ISI, as one integer table (row 10: own ISI unknown)."""
+    off = 9 * S
+    diff = np.arange(-off, off + 1)
+    k = np.arange(11)[:, None]
+    q = np.clip((8 * diff + k) // np.maximum(2 * k, 1), -QMAX, QMAX) + QMAX
+    q[0] = q[10] = NQ - 1
+    return q.astype(np.int32).ravel(), 2 * off + 1, off
+
+
+_Q_LUT, _Q_WIDTH, _Q_OFF = _q_table()
+
+
 def _to_fixed(p: np.ndarray) -> np.ndarray:
     return (p * PSCALE).astype(np.int32)
 
@@ -161,9 +175,8 @@ class ChunkModel:
         known = (self.d[0] != UNKNOWN).reshape(self.h, self.w)
         k = _box3(known.view(np.uint8)).ravel().astype(np.int32)
         total = _box3(np.where(known, self.d[0].reshape(self.h, self.w), np.uint8(0))).ravel()
-        num = 8 * (total - d1 * k) + k
-        q = np.clip(num // np.maximum(2 * k, 1), -QMAX, QMAX) + QMAX
-        q[~known.ravel()] = NQ - 1
+        k[self.d[0] == UNKNOWN] = 10  # the table's row for "own ISI unknown"
+        q = _Q_LUT[k * _Q_WIDTH + (total - d1 * k + _Q_OFF)]
         self._c1 = ((self._c0 * NREL + rel) * NQ + q) * 2
         d3, d4 = self.d[2], self.d[3]
         side = (d3 > self.d[1]).view(np.int8) - (d3 < self.d[1]).view(np.int8) + 1

@@ -37,6 +37,7 @@ class FEMConfig:
     lookahead: int = 6  # frames after t in the window (half the longest ventral TRF)
     stride: int = 20  # spike frames between feature maps (1000 maps/s at 20 kHz)
     dorsal: bool = True  # ablation: False = ventral pathway only
+    intervals: bool = True  # feed spike-interval rates (TFI-like timing) into the ventral pathway
     pfu: bool = True  # ablation: False = no cross-pathway exchange (plain concatenation at the head)
 
     @property
@@ -63,23 +64,58 @@ class FEMConfig:
     def from_dict(cls, d: dict) -> FEMConfig:
         d = dict(d)
         d["ventral_trf"] = tuple(d["ventral_trf"])
+        d.setdefault("intervals", False)  # weights saved before the interval features existed
         return cls(**d)
+
+
+INTERVAL_FEATURES = 3
+
+
+def interval_rates(spikes: torch.Tensor, t: int) -> torch.Tensor:
+    """Spike-timing rates at frame t of each window (B, T, H, W) -> (B, 3, H, W), in spikes per frame.
+
+    The count-based filters quantize luminance to +-1 spike per window; the intervals between spikes carry
+    the same light with frame precision (what TFI uses). Per pixel: the interval that contains t, the last
+    complete interval before t, and the mean of the last 3 intervals. A camera gets these from a per-pixel
+    "last spike times" register; here they are cumulative sums and masks over the window (no loops).
+    Missing spikes (dark pixels) count as intervals reaching past the window, i.e. low rates.
+    """
+    back = spikes[:, : t + 1].flip(1)  # index j = frame t - j
+    cb = back.cumsum(1)
+    j = torch.arange(back.shape[1], dtype=spikes.dtype, device=spikes.device).view(1, -1, 1, 1)
+    far = float(2 * (t + 1))
+    d = []
+    for k in (1, 2, 4):  # distance back from t to the k-th last spike
+        hit = back * (cb == k)
+        d.append(torch.where(hit.sum(1) > 0, (hit * j).sum(1), torch.full_like(cb[:, 0], far + 10 * k)))
+    ahead = spikes[:, t + 1:]
+    if ahead.shape[1]:
+        ca = ahead.cumsum(1)
+        ja = torch.arange(1, ahead.shape[1] + 1, dtype=spikes.dtype, device=spikes.device).view(1, -1, 1, 1)
+        hit = ahead * (ca == 1)
+        nxt = torch.where(hit.sum(1) > 0, (hit * ja).sum(1), torch.full_like(ca[:, 0], ahead.shape[1] + 1.0))
+    else:
+        nxt = torch.ones_like(d[0])
+    return torch.stack([1.0 / (nxt + d[0]), 1.0 / (d[1] - d[0]), 3.0 / (d[2] - d[0])], dim=1)
 
 
 class Pathway(nn.Module):
     """Binarized temporal sub-filters -> space-to-depth -> attention over sub-filters -> projection."""
 
-    def __init__(self, ranges: list[tuple[int, int]], sub_channels: int, width: int):
+    def __init__(self, ranges: list[tuple[int, int]], sub_channels: int, width: int, extra: int = 0):
         super().__init__()
         self.filters = BinaryTemporalBank(ranges, sub_channels)
         k, dim = len(ranges), 4 * sub_channels
         self.attention = ScaleAttention(k, dim)
-        self.project = nn.Sequential(nn.Conv2d(k * dim, width, 1), nn.LeakyReLU(0.1))
+        self.project = nn.Sequential(nn.Conv2d(k * dim + 4 * extra, width, 1), nn.LeakyReLU(0.1))
 
-    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+    def forward(self, spikes: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
         maps = self.filters(spikes)  # (B, K*c, H, W), grouped by sub-filter
         tokens = F.pixel_unshuffle(maps, 2).contiguous(memory_format=torch.channels_last)  # (B, K*c*4, h, w)
-        return self.project(self.attention(tokens))
+        x = self.attention(tokens)
+        if extra is not None:
+            x = torch.cat([x, F.pixel_unshuffle(extra, 2).contiguous(memory_format=torch.channels_last)], 1)
+        return self.project(x)
 
 
 class FEM(nn.Module):
@@ -90,7 +126,8 @@ class FEM(nn.Module):
         self.config = cfg = config
         t = cfg.lookback
         ventral = [(t - n // 2, n) for n in cfg.ventral_trf]
-        self.ventral = Pathway(ventral, cfg.sub_channels, cfg.width)
+        self.ventral = Pathway(ventral, cfg.sub_channels, cfg.width,
+                               INTERVAL_FEATURES if cfg.intervals else 0)
         self.dorsal = None
         if cfg.dorsal:
             w = cfg.dorsal_window
@@ -111,7 +148,7 @@ class FEM(nn.Module):
         if spikes.shape[-1] % 2 or spikes.shape[-2] % 2:
             raise ValueError("FEM needs even height and width (pad first)")
         spikes = spikes.to(self.head.pw.weight.dtype)
-        v = self.ventral(spikes)
+        v = self.ventral(spikes, interval_rates(spikes, cfg.lookback) if cfg.intervals else None)
         if self.dorsal is None:
             for layer in self.fusion:
                 v = v + layer(v)

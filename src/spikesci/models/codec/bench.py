@@ -1,0 +1,234 @@
+"""Rate-distortion benchmark of `.sci` (issue 5): actual file sizes vs PSNR of decoded reconstructions.
+
+Data: held-out simulated scenes (held-out images and seeds, slow and fast motion; PSNR at the interior maps,
+whose FAM windows need no mirroring) and the spike-REDS clips (frame 150 against the ground-truth PNG, with
+a map centred on frame 150). Each is coded at every quality; beside it: the uncompressed `net` (FEM + FAM on
+the same maps), TFP, and the lossless baselines' bpp (the project's archive, xz, order-0 entropy).
+Also seconds per feature map and FLOPs per pixel, end side (FEM + codec encoder with its reconstruction loop)
+vs cloud side (codec decoder + FMVR + FAM).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from spikesci.metrics import psnr, ssim
+
+REDS = Path(__file__).resolve().parents[5] / "shared" / "data" / "spike-reds"
+
+
+def _sim_items(quick: bool) -> list[dict]:
+    from spikesci.simulate.scenes import make_scene, preset
+
+    h, w, seeds = (96, 128, [0]) if quick else (160, 256, [0, 1])
+    items = []
+    for kind in ("slow", "fast"):
+        for s in seeds:
+            cfg = preset(kind, height=h, width=w, frames=150, split="heldout")
+            scene = make_scene(cfg, seed=10**6 + 77 + s)
+            items.append({"group": f"sim-{kind}", "name": f"sim-{kind}-{s}", "spikes": scene.spikes,
+                          "truth": scene.luminance, "map_frames": None})
+    return items
+
+
+def _reds_items(folder: Path, quick: bool) -> list[dict]:
+    from PIL import Image
+
+    from spikesci.io.dat import read_dat
+
+    items = []
+    for dat in sorted(folder.glob("*.dat"))[: 1 if quick else None]:
+        spikes = np.asarray(read_dat(dat, 250, 400))
+        gt = np.asarray(Image.open(dat.with_suffix(".png")).convert("L"), dtype=np.float32) / 255.0
+        truth = {150: gt}
+        items.append({"group": "spike-reds", "name": dat.stem, "spikes": spikes, "truth": truth,
+                      "map_frames": 150})
+    return items
+
+
+def _map_frames(per, t_len: int, anchor: int | None) -> np.ndarray:
+    if anchor is None:
+        return per.default_frames(t_len)
+    lo = anchor - ((anchor - per.lookback) // per.stride) * per.stride
+    return np.arange(lo, t_len - per.lookahead, per.stride)
+
+
+def _eval_indices(frames: np.ndarray, item: dict, maps: int) -> list[int]:
+    if item["group"] == "spike-reds":
+        return [int(np.flatnonzero(frames == 150)[0])]
+    half = maps // 2
+    inner = list(range(half, len(frames) - half))
+    return inner or [len(frames) // 2]
+
+
+def _truth(item: dict, frame: int) -> np.ndarray:
+    return item["truth"][frame]
+
+
+def flops_per_pixel(sm, spikes: np.ndarray, frames: np.ndarray) -> dict:
+    """FLOPs per image pixel per map: FEM, codec encoder (end side), codec decoder + FMVR, FAM (cloud)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    per, codec = sm.perception, sm.codec
+    n = min(3, len(frames))
+    pix = spikes.shape[1] * spikes.shape[2]
+    with FlopCounterMode(display=False) as fc:
+        feats, _ = per.extract(spikes, frames[:n])
+    fem = fc.get_total_flops() / n
+    with FlopCounterMode(display=False) as fc:
+        payload, _ = codec.compress(feats, codec.config.qualities - 1)
+    enc = fc.get_total_flops() / n
+    # block matching: per candidate ~3 ops per channel per pixel (coarse at 1/16 of the pixels, 81 candidates;
+    # refinement 25 candidates at full feature resolution with bilinear warps ~8 ops per channel)
+    c, h, w = feats.shape[1:]
+    me = (n - 1) / n * (81 * 3 * c * h * w / 16 + 25 * 11 * c * h * w)
+    with FlopCounterMode(display=False) as fc:
+        out = codec.decompress(payload)
+    dec = fc.get_total_flops() / n
+    win = out["x_hat"].float()[None].repeat(1, -(-per.maps // n), 1, 1, 1)[:, :per.maps]
+    with FlopCounterMode(display=False) as fc, torch.no_grad():
+        sm.fam(win, None)
+    fam = fc.get_total_flops()
+    end = fem + enc + me
+    cloud = dec + fam
+    return {"fem": fem / pix, "codec_encoder": (enc + me) / pix, "codec_decoder": dec / pix, "fam": fam / pix,
+            "end_side": end / pix, "cloud_side": cloud / pix, "end_over_cloud": end / cloud}
+
+
+def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
+    from spikesci.lossless import pack_spikes
+    from spikesci.lossless.baselines import measure_general, order0_entropy
+    from spikesci.reconstruct import tfp
+    from spikesci.sci import decode_file, encode_spikes
+
+    spikes = item["spikes"]
+    t_len, h, w = spikes.shape
+    per = sm.perception
+    frames = _map_frames(per, t_len, item["map_frames"])
+    idx = _eval_indices(frames, item, per.maps)
+    eval_frames = frames[idx]
+    truths = [_truth(item, int(f)) for f in eval_frames]
+    net, _ = per.reconstruct(spikes, frames=eval_frames)
+    row = {"name": item["name"], "group": item["group"], "frames": t_len, "height": h, "width": w,
+           "maps": len(frames), "eval_frames": [int(f) for f in eval_frames],
+           "net_psnr": float(np.mean([psnr(a, b) for a, b in zip(net, truths)])),
+           "tfp_psnr": float(np.mean([psnr(tfp(spikes, int(f)), b) for f, b in zip(eval_frames, truths)])),
+           "order0_bpp": order0_entropy(spikes), "xz_bpp": measure_general(spikes, "xz")["bpp"]}
+    arch = tmp / "a.spkz"
+    pack_spikes(spikes, arch)
+    row["archive_bpp"] = 8.0 * arch.stat().st_size / spikes.size
+    row["codec"] = []
+    for q in qualities:
+        path = tmp / f"q{q}.sci"
+        t0 = time.time()
+        st = encode_spikes(spikes, path, q, model=sm.name, frames=frames)
+        t_enc = time.time() - t0
+        t0 = time.time()
+        res = decode_file(path, model=sm.name)
+        t_dec = time.time() - t0
+        imgs = res.images[idx]
+        row["codec"].append({
+            "quality": q, "bytes": st["bytes"], "bpp": st["bpp"],
+            "psnr": float(np.mean([psnr(a, b) for a, b in zip(imgs, truths)])),
+            "ssim": float(np.mean([ssim(a, b) for a, b in zip(imgs, truths)])),
+            "encode_s_per_map": t_enc / len(frames), "decode_s_per_map": t_dec / len(frames)})
+    return row
+
+
+def summarize(rows: list[dict], qualities: list[int]) -> dict:
+    groups = {}
+    for g in sorted({r["group"] for r in rows}):
+        rs = [r for r in rows if r["group"] == g]
+        curve = []
+        for i, q in enumerate(qualities):
+            curve.append({"quality": q, "bpp": float(np.mean([r["codec"][i]["bpp"] for r in rs])),
+                          "psnr": float(np.mean([r["codec"][i]["psnr"] for r in rs])),
+                          "ssim": float(np.mean([r["codec"][i]["ssim"] for r in rs]))})
+        net = float(np.mean([r["net_psnr"] for r in rs]))
+        top = curve[-1]
+        groups[g] = {"curve": curve, "net_psnr": net, "tfp_psnr": float(np.mean([r["tfp_psnr"] for r in rs])),
+                     "archive_bpp": float(np.mean([r["archive_bpp"] for r in rs])),
+                     "xz_bpp": float(np.mean([r["xz_bpp"] for r in rs])),
+                     "order0_bpp": float(np.mean([r["order0_bpp"] for r in rs])),
+                     "floor_ok": bool(top["psnr"] >= net - 1.5 and top["bpp"] < 0.2),
+                     "top_gap_db": net - top["psnr"]}
+    return groups
+
+
+def plot(groups: dict, path: str | Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.8), squeeze=False)
+    for ax, (g, d) in zip(axes[0], groups.items()):
+        bpp = [c["bpp"] for c in d["curve"]]
+        ax.plot(bpp, [c["psnr"] for c in d["curve"]], "o-", label=".sci (learned features)")
+        ax.axhline(d["net_psnr"], ls="--", c="k", label="net, uncompressed")
+        ax.axhline(d["tfp_psnr"], ls=":", c="gray", label="TFP, uncompressed")
+        for name, c in (("archive_bpp", "tab:green"), ("xz_bpp", "tab:red")):
+            ax.axvline(d[name], ls="-.", c=c, label=f"lossless {name[:-4]} ({d[name]:.3f} bpp)")
+        ax.set_xscale("log")
+        ax.set_xlabel("bits per spike-pixel (file size)")
+        ax.set_ylabel("PSNR of reconstruction (dB)")
+        ax.set_title(g)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def table(groups: dict, flops: dict) -> str:
+    head = f"{'data':<12} {'quality':>7} {'bpp':>8} {'PSNR':>7} {'SSIM':>6}   net PSNR  TFP PSNR  archive/xz"
+    lines = [head]
+    for g, d in groups.items():
+        for c in d["curve"]:
+            lines.append(f"{g:<12} {c['quality']:>7} {c['bpp']:>8.4f} {c['psnr']:>7.2f} {c['ssim']:>6.3f}   "
+                         f"{d['net_psnr']:8.2f}  {d['tfp_psnr']:8.2f}  "
+                         f"{d['archive_bpp']:.3f}/{d['xz_bpp']:.3f}")
+    lines.append(f"FLOPs/pixel/map: end side {flops['end_side']:.0f} (FEM {flops['fem']:.0f} + encoder "
+                 f"{flops['codec_encoder']:.0f}), cloud side {flops['cloud_side']:.0f} (decoder "
+                 f"{flops['codec_decoder']:.0f} + FAM {flops['fam']:.0f}); "
+                 f"end/cloud {flops['end_over_cloud']:.2f}")
+    return "\n".join(lines)
+
+
+def run_benchmark(quick: bool = False, json_path: str | None = None, plot_path: str | None = None,
+                  model: str | None = None, progress: bool = True) -> dict:
+    from spikesci.sci import QUALITIES, load_model, make_model, register_model
+
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
+    sm = load_model(model)
+    if model and sm.name != model:
+        sm = make_model(sm.codec, sm.perception, name=model, fam=sm.fam)
+        register_model(sm)
+    items = _sim_items(quick) + (_reds_items(REDS, quick) if REDS.exists() else [])
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for item in tqdm(items, desc="bench codec", disable=not progress):
+            rows.append(run_item(sm, item, Path(tmp), QUALITIES))
+    first = items[0]
+    flops = flops_per_pixel(sm, first["spikes"], _map_frames(sm.perception, first["spikes"].shape[0], None))
+    groups = summarize(rows, QUALITIES)
+    enc = float(np.mean([c["encode_s_per_map"] for r in rows for c in r["codec"]]))
+    dec = float(np.mean([c["decode_s_per_map"] for r in rows for c in r["codec"]]))
+    result = {"model": sm.name, "codec_sha256": sm.checksum, "qualities": QUALITIES, "groups": groups,
+              "flops_per_pixel": flops, "encode_s_per_map": enc, "decode_s_per_map": dec,
+              "threads": torch.get_num_threads(), "items": rows, "quick": quick}
+    print(table(groups, flops))
+    print(f"seconds per feature map: encode {enc:.3f} (FEM + codec), decode {dec:.3f} (codec + FMVR + FAM), "
+          f"{torch.get_num_threads()} threads")
+    if plot_path:
+        plot(groups, plot_path)
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2))
+    return result

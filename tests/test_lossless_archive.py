@@ -176,3 +176,20 @@ def test_context_model_tables_are_integers():
         assert lv.dtype == np.uint8
         m.update_phase(ctxs, frame.ravel()[idx])
     assert np.array_equal(m.t1, np.round(m.t1)) and m.t1.sum() == 30
+
+
+def test_frame_range_touches_only_its_chunks(tmp_path):
+    """Damage chunk 0: frames in later chunks still decode (they never read it), frames in it are refused."""
+    from spikesci.lossless.archive import Archive
+
+    spikes = _moving(20, 8, 8, seed=6)
+    arc = tmp_path / "r.spkz"
+    pack_spikes(spikes, arc, chunk_frames=5)
+    with Archive(arc) as a:
+        offset = a.reader._load_index()[0][0] + 16 + 3  # a byte inside chunk 0's payload
+    blob = bytearray(arc.read_bytes())
+    blob[offset] ^= 0xFF
+    arc.write_bytes(bytes(blob))
+    assert np.array_equal(unpack_spikes(arc, frames=(10, 17)), spikes[10:17])
+    with pytest.raises(ContainerError, match="chunk 0"):
+        unpack_spikes(arc, frames=(2, 12))

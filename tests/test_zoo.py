@@ -48,20 +48,20 @@ def test_damaged_or_missing_weights_are_refused(tmp_path):
 
 
 def test_extract_and_analyze_shapes(perc):
-    spikes = (np.random.default_rng(0).random((120, 22, 31)) < 0.3).astype(np.uint8)
+    spikes = (np.random.default_rng(0).random((150, 22, 31)) < 0.3).astype(np.uint8)
     feats, frames = perc.extract(spikes)
-    assert np.array_equal(frames, np.arange(perc.lookback, 120 - perc.lookahead, perc.stride))
+    assert np.array_equal(frames, np.arange(perc.lookback, 150 - perc.lookahead, perc.stride))
     assert feats.shape == (len(frames), perc.channels, 11, 16)
     window = feats[:perc.maps]
     with torch.no_grad():
         img = perc.analyze(window)
         img2 = perc.analyze(window, torch.zeros(perc.maps - 1, 2, 11, 16))
     assert img.shape == img2.shape == (1, 1, 22, 32)
-    images, at = perc.reconstruct(spikes, frames=[0, 60, 119])
+    images, at = perc.reconstruct(spikes, frames=[0, 60, 149])
     assert images.shape == (3, 22, 31) and images.dtype == np.float32
-    assert images.min() >= 0 and images.max() <= 1 and list(at) == [0, 60, 119]
+    assert images.min() >= 0 and images.max() <= 1 and list(at) == [0, 60, 149]
     with pytest.raises(SpikeSciError):
-        perc.reconstruct(spikes, frames=[120])
+        perc.reconstruct(spikes, frames=[150])
 
 
 def test_mirror_keeps_indices_inside():

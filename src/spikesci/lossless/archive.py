@@ -39,6 +39,7 @@ MODEL_VERSION = 1
 DEFAULT_CHUNK_FRAMES = 512  # 25 ms at 20 kHz; shorter chunks pay more for re-learning each pixel
 MAX_PIXELS = 1 << 26
 PARALLEL_MIN_PIXELS = 1 << 23
+MAX_CHUNK_PIXELS = 1 << 31  # a decoded chunk is held in memory: refuse headers asking for more
 LAYOUT = {
     "bits": "8 pixels a byte, least-significant bit first",
     "rows": "stored bottom-up",
@@ -114,10 +115,13 @@ def _decode_job(job: tuple) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def _pack(source: _Source, dst, chunk_frames: int, model: str, progress, workers: int | None = None) -> dict:
-    if chunk_frames < 1:
-        raise SpikeFileError(f"chunk_frames must be at least 1, got {chunk_frames}")
+    if source.height < 1 or source.width < 1:
+        raise SpikeFileError(f"frames must be at least 1x1, got {source.height}x{source.width}")
     if source.height * source.width > MAX_PIXELS:
         raise SpikeFileError(f"{source.height}x{source.width} frames are too large (max {MAX_PIXELS} pixels)")
+    most = MAX_CHUNK_PIXELS // (source.height * source.width)
+    if not 1 <= chunk_frames <= most:
+        raise SpikeFileError(f"chunk_frames must be between 1 and {most} at {source.height}x{source.width}")
     spec = ModelSpec(model)
     header = {
         "format": "spkz",
@@ -224,7 +228,7 @@ def pack_spikes(
     progress: bool | Callable = False,
     workers: int | None = None,
 ) -> dict:
-    """Archive a (T, H, W) 0/1 array; returns size and speed stats."""
+    """Archive a (T, H, W) 0/1 array; returns size and speed stats (see `pack`)."""
     return _pack(_Source(spikes=spikes), path, chunk_frames, model, progress, workers)
 
 
@@ -249,7 +253,7 @@ class Archive:
             and 0 < self.width
             and self.height * self.width <= MAX_PIXELS
             and self.frames >= 0
-            and self.chunk_frames >= 1
+            and 1 <= self.chunk_frames <= MAX_CHUNK_PIXELS // (self.height * self.width)
         ):
             raise ContainerError(f"{name}: archive header has impossible sizes")
         if model not in MODEL_IDS or model_version != MODEL_VERSION:

@@ -103,6 +103,20 @@ def run(clips: dict[str, np.ndarray], progress: bool = True) -> dict:
     return results
 
 
+def machine_load() -> dict:
+    """How busy this machine was: load average and the CPU time of a fixed numpy op (50k int32 a*90+3;
+    about 15-25 us on an idle current core), to scale the speeds when the machine is shared."""
+    a = np.arange(50_000, dtype=np.int32)
+    best = float("inf")
+    for _ in range(5):
+        c0 = time.process_time()
+        for _ in range(200):
+            a * 90 + 3
+        best = min(best, (time.process_time() - c0) / 200 * 1e6)
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+    return {"loadavg_1min": load, "cpus": os.cpu_count(), "ref_op_cpu_us": best}
+
+
 def table(results: dict) -> str:
     """bits per spike-pixel, then encode/decode M spike-pixels per CPU-second (wall MB/s are in the JSON)."""
     methods = ("pack", "simple-isi", *GENERAL)
@@ -117,6 +131,12 @@ def table(results: dict) -> str:
             cells.append(f"{r['bpp']:6.4f} {r['encode_cpu_mpix_s']:5.1f}/{r['decode_cpu_mpix_s']:5.1f}")
         name = clip.split("/")[-1][:36]
         lines.append(f"{name:36s} {row['order0_entropy_bpp']:7.4f} " + " ".join(f"{c:>21s}" for c in cells))
+    ratios = ", ".join(
+        f"{clip.split('/')[-1][:24]} {row['pack_over_xz']:.3f}"
+        for clip, row in results.items()
+        if "pack_over_xz" in row
+    )
+    lines.append(f"pack size / xz -9e size: {ratios}")
     return "\n".join(lines)
 
 
@@ -126,12 +146,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="small crops only (seconds)")
     ap.add_argument("--out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
+    before = machine_load()
     results = run(load_clips(args.frames, args.quick))
     print(table(results))
     doc = {
         "benchmark": "lossless",
         "units": {"bpp": "bits per spike-pixel", "mbps": "MB/s of .dat bytes", "mpix_s": "M spike-pixels/s"},
         "results": results,
+        "machine": {"before": before, "after": machine_load()},
     }
     text = json.dumps(doc, indent=2)
     print(text)

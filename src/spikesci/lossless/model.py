@@ -117,11 +117,12 @@ def _to_fixed(p: np.ndarray) -> np.ndarray:
     return (p * PSCALE).astype(np.int32)
 
 
-def _prob(table: np.ndarray, ctx2: np.ndarray, prior: np.ndarray | float, weight: float) -> np.ndarray:
-    """(ones + weight * prior) / (zeros + ones + weight); a context's (zeros, ones) sit at ctx2, ctx2 + 1."""
-    n0 = table[ctx2]
-    n1 = table[ctx2 + 1]
-    return (n1 + weight * prior) / (n0 + n1 + weight)
+def _prob(table: np.ndarray, ctx: np.ndarray, prior: np.ndarray | float, weight: float) -> np.ndarray:
+    """(ones + weight * prior) / (zeros + ones + weight); context c's float32 (zeros, ones) sit at 2c, 2c+1
+    and are fetched together as one 64-bit word."""
+    pairs = table.view(np.uint64)[ctx].view(np.float32)
+    n1 = pairs[1::2]
+    return (n1 + weight * prior) / (pairs[0::2] + n1 + weight)
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,10 @@ class ChunkModel:
         self.simple = spec.name == "simple"
         n = height * width
         self.tau = np.full(n, UNKNOWN, dtype=np.uint8)
-        self.d = np.full((4, n), UNKNOWN, dtype=np.uint8)  # last four ISIs, newest first
+        # last four ISIs packed in one little-endian word per pixel, newest in the low byte: a new spike
+        # shifts them along in one operation; self.d[j] is a (strided) view of the j-th newest
+        self._dword = np.full(n, UNKNOWN * 0x01010101, dtype="<u4")
+        self.d = self._dword.view(np.uint8).reshape(n, 4).T
         self.prev = np.zeros((height, width), dtype=np.uint8)
         self.level_lut = _lut("level", LEVEL_EDGES)
         self.bucket_lut = _lut("bucket", BUCKET_EDGES)
@@ -164,22 +168,23 @@ class ChunkModel:
 
     def begin_frame(self) -> None:
         """Contexts that depend only on past frames, for the whole frame at once."""
-        d1 = self.d[0].astype(np.int32)
+        d1u = self.d[0].copy()
+        d1 = d1u.astype(np.int32)
         self._c0 = self.tau * np.int32(S) + d1
         if self.simple:
             return
-        d2 = self.d[1].astype(np.int32)
+        d2u, d3, d4 = self.d[1].copy(), self.d[2].copy(), self.d[3].copy()
+        d2 = d2u.astype(np.int32)
         rel = np.clip(d2 - d1, -REL, REL) + REL
-        rel[self.d[1] == UNKNOWN] = NREL - 1
+        rel[d2u == UNKNOWN] = NREL - 1
         # neighbours' mean last ISI against our own, in quarter frames: a far better rate estimate
-        known = (self.d[0] != UNKNOWN).reshape(self.h, self.w)
+        known = (d1u != UNKNOWN).reshape(self.h, self.w)
         k = _box3(known.view(np.uint8)).ravel().astype(np.int32)
-        total = _box3(np.where(known, self.d[0].reshape(self.h, self.w), np.uint8(0))).ravel()
-        k[self.d[0] == UNKNOWN] = 10  # the table's row for "own ISI unknown"
+        total = _box3(np.where(known, d1u.reshape(self.h, self.w), np.uint8(0))).ravel()
+        k[d1u == UNKNOWN] = 10  # the table's row for "own ISI unknown"
         q = _Q_LUT[k * _Q_WIDTH + (total - d1 * k + _Q_OFF)]
-        self._c1 = ((self._c0 * NREL + rel) * NQ + q) * 2
-        d3, d4 = self.d[2], self.d[3]
-        side = (d3 > self.d[1]).view(np.int8) - (d3 < self.d[1]).view(np.int8) + 1
+        self._c1 = (self._c0 * NREL + rel) * NQ + q
+        side = (d3 > d2u).view(np.int8) - (d3 < d2u).view(np.int8) + 1
         side4 = (d4 > d3).view(np.int8) - (d4 < d3).view(np.int8) + 1
         self._base = _nb4(self.prev).ravel() * np.int32(N_CUR * N_SIDE) + side * np.int32(3) + side4
 
@@ -188,21 +193,21 @@ class ChunkModel:
         idx = self.phases[phase]
         c0 = self._c0[idx]
         if self.simple:
-            return self._level0[c0], (c0 * 2,)
+            return self._level0[c0], (c0,)
         p0 = self._p0[c0]
         c1 = self._c1[idx]
         p1 = _prob(self.t1, c1, p0, K1)
         cur = np.int32(N_CUR - 1) if phase == 0 else _nb4(frame_so_far).ravel()[idx].astype(np.int32)
         bucket = self.bucket_lut[_to_fixed(p1)].astype(np.int32)
-        c2 = (bucket * (N_NB * N_CUR * N_SIDE) + self._base[idx] + cur * N_SIDE) * 2
+        c2 = bucket * (N_NB * N_CUR * N_SIDE) + self._base[idx] + cur * N_SIDE
         p2 = _prob(self.t2, c2, p1, K2)
-        return self.level_lut[_to_fixed(p2)], (c0 * 2, c1, c2)
+        return self.level_lut[_to_fixed(p2)], (c0, c1, c2)
 
     def update_phase(self, ctxs: tuple, bits: np.ndarray) -> None:
         """Count the phase's bits in every stage (np.add.at applies them in order: deterministic)."""
         tables = (self.t0,) if self.simple else (self.t0, self.t1, self.t2)
         for table, ctx in zip(tables, ctxs):
-            np.add.at(table, ctx + bits, _ONE)
+            np.add.at(table, ctx * 2 + bits, _ONE)
         self._refresh0()
 
     def _refresh0(self) -> None:
@@ -215,8 +220,7 @@ class ChunkModel:
     def end_frame(self, frame: np.ndarray) -> None:
         """Advance tau and the ISIs with the frame just coded (in place, touching only pixels that fired)."""
         fired = np.flatnonzero(frame.ravel())
-        self.d[1:, fired] = self.d[:-1, fired]
-        self.d[0, fired] = self.tau[fired]
+        self._dword[fired] = (self._dword[fired] << np.uint32(8)) | self.tau[fired]
         self.tau += self.tau < TAU_CAP
         self.tau[fired] = 1
         self.prev = frame

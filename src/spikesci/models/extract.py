@@ -80,20 +80,18 @@ def interval_rates(spikes: torch.Tensor, t: int) -> torch.Tensor:
     "last spike times" register; here they are cumulative sums and masks over the window (no loops).
     Missing spikes (dark pixels) count as intervals reaching past the window, i.e. low rates.
     """
-    back = spikes[:, : t + 1].flip(1)  # index j = frame t - j
-    cb = back.cumsum(1)
-    j = torch.arange(back.shape[1], dtype=spikes.dtype, device=spikes.device).view(1, -1, 1, 1)
+    spikes = spikes.detach()
+    cb = spikes[:, : t + 1].flip(1).cumsum(1)  # spikes in [t - j, t], j = 0..t
     far = float(2 * (t + 1))
     d = []
-    for k in (1, 2, 4):  # distance back from t to the k-th last spike
-        hit = back * (cb == k)
-        d.append(torch.where(hit.sum(1) > 0, (hit * j).sum(1), torch.full_like(cb[:, 0], far + 10 * k)))
+    for k in (1, 2, 4):  # distance back from t to the k-th last spike = #j with fewer than k (cb rises)
+        first = (cb < k).sum(1, dtype=spikes.dtype)
+        d.append(torch.where(cb[:, -1] >= k, first, torch.full_like(first, far + 10 * k)))
     ahead = spikes[:, t + 1:]
     if ahead.shape[1]:
         ca = ahead.cumsum(1)
-        ja = torch.arange(1, ahead.shape[1] + 1, dtype=spikes.dtype, device=spikes.device).view(1, -1, 1, 1)
-        hit = ahead * (ca == 1)
-        nxt = torch.where(hit.sum(1) > 0, (hit * ja).sum(1), torch.full_like(ca[:, 0], ahead.shape[1] + 1.0))
+        first = (ca < 1).sum(1, dtype=spikes.dtype) + 1
+        nxt = torch.where(ca[:, -1] >= 1, first, torch.full_like(first, ahead.shape[1] + 1.0))
     else:
         nxt = torch.ones_like(d[0])
     return torch.stack([1.0 / (nxt + d[0]), 1.0 / (d[1] - d[0]), 3.0 / (d[2] - d[0])], dim=1)

@@ -171,3 +171,62 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
     meta = {"steps": cfg.steps, "seconds": round(time.time() - t0, 1), "config": cfg.to_dict()}
     codec.save(out / "codec.pt", meta)
     return codec
+
+
+def run_stage(out: str | Path, steps: int | None = None, batch: int | None = None, crop: int | None = None,
+              lr: float | None = None, seed: int = 0, threads: int | None = None,
+              cache: str | Path | None = None, resume: bool = False, fem: str | Path | None = None,
+              init: str | Path | None = None, scenes: int | None = None, progress: bool = True) -> dict:
+    """`spikesci train --stage codec`: simulated scenes (cached) -> FEM features (frozen shipped FEM, or
+    `fem`) -> codec trained at every quality -> OUT/codec.pt. Returns a summary."""
+    from dataclasses import replace
+
+    from spikesci.data.recon import SceneBank, SceneMix, build_cache
+
+    cfg = CodecTrainConfig(source="fem", seed=seed, ckpt_every=50)
+    for name, value in (("steps", steps), ("batch", batch), ("crop", crop), ("lr", lr), ("threads", threads)):
+        if value is not None:
+            cfg = replace(cfg, **{name: value})
+    mix = SceneMix(scenes=scenes or 160, seed=5)
+    out = Path(out)
+    bank = SceneBank(build_cache(mix, Path(cache) if cache else out / "cache", progress))
+    if fem:
+        from spikesci.train.loop import load_fem
+
+        fem_model, perception = load_fem(fem), "custom"
+    else:
+        from spikesci.models.zoo import DEFAULT_MODEL, load_perception
+
+        fem_model, perception = load_perception().fem, DEFAULT_MODEL
+    t0 = time.time()
+    codec = train_codec(cfg, out, FemSource(bank, fem_model), init=init, resume=resume, progress=progress)
+    meta = {"perception": perception, "steps": cfg.steps, "seconds": round(time.time() - t0, 1),
+            "data": asdict(mix), "config": cfg.to_dict()}
+    sha = codec.save(out / "codec.pt", meta)
+    return {"out": str(out / "codec.pt"), "sha256": sha, "seconds": meta["seconds"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m spikesci.train.codec_stage --out DIR [...]` (the same as `spikesci train --stage codec`)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="spikesci-train-codec", description=run_stage.__doc__)
+    p.add_argument("--out", required=True)
+    for name, kind in (("steps", int), ("batch", int), ("crop", int), ("lr", float), ("threads", int),
+                       ("scenes", int)):
+        p.add_argument(f"--{name}", type=kind, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--fem", default=None, help="FEM weights (default: the shipped perception's FEM)")
+    p.add_argument("--init", default=None, help="start from this codec .pt")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    res = run_stage(a.out, a.steps, a.batch, a.crop, a.lr, a.seed, a.threads, a.cache, a.resume, a.fem,
+                    a.init, a.scenes, not a.no_progress)
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

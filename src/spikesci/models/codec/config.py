@@ -20,6 +20,7 @@ class CodecConfig:
     mv_latent: int = 8
     mv_hyper: int = 8
     fmvr_hidden: int = 16
+    fine: int = 16  # channels of the decoder's full-resolution layers (they dominate the FLOPs)
     y_down: int = 2
     z_down: int = 2
     qualities: int = 4

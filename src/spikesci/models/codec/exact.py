@@ -75,7 +75,7 @@ class QConv(nn.Conv2d):
         scale = torch.tensor([math.ldexp(1.0, int(e)) for e in a], dtype=torch.float64)
         k = torch.round(self.weight.detach().double() * scale.view(-1, 1, 1, 1))
         k = k.clamp(-WEIGHT_MAX, WEIGHT_MAX)
-        b = torch.round(self.bias.detach().double() * scale * ACT_SCALE)
+        b = torch.round(self.bias.detach().double() * scale * ACT_SCALE).clamp(-(2.0**50), 2.0**50)
         return k, b, a
 
     def set_integers(self, k: torch.Tensor, b: torch.Tensor, a: torch.Tensor) -> None:
@@ -137,15 +137,31 @@ def down_net(cin: int, hidden: int, cout: int, steps: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def up_net(cin: int, hidden: int, cout: int, steps: int) -> nn.Sequential:
-    """`steps` x2 upsamplings then a 3x3 convolution to `cout` channels."""
+def up_stack(cin: int, hidden: int, fine: int, steps: int) -> nn.Sequential:
+    """`steps` x2 upsamplings with activations; the last (full resolution, costly) has `fine` channels."""
     layers: list[nn.Module] = []
     c = cin
-    for _ in range(steps):
-        layers += [Up(c, hidden), Act()]
-        c = hidden
-    layers.append(QConv(c, cout, 3))
+    for i in range(steps):
+        out = fine if i == steps - 1 else hidden
+        layers += [Up(c, out), Act()]
+        c = out
     return nn.Sequential(*layers)
+
+
+def up_net(cin: int, hidden: int, cout: int, steps: int, fine: int | None = None) -> nn.Sequential:
+    """`steps` x2 upsamplings then a 3x3 convolution to `cout` channels."""
+    fine = hidden if fine is None else fine
+    return nn.Sequential(*up_stack(cin, hidden, fine, steps), QConv(fine if steps else cin, cout, 3))
+
+
+def analysis_net(cin: int, hidden: int, cout: int, steps: int) -> nn.Sequential:
+    """End-side analysis: a strided 3x3 convolution straight from the input (light at full resolution),
+    then `steps - 1` more stride-2 convolutions."""
+    if steps < 1:
+        raise ValueError("analysis needs at least one downsampling")
+    if steps == 1:
+        return nn.Sequential(QConv(cin, cout, 3, stride=2))
+    return nn.Sequential(QConv(cin, hidden, 3, stride=2), Act(), down_net(hidden, hidden, cout, steps - 1))
 
 
 def quant_flow(flow: torch.Tensor) -> torch.Tensor:

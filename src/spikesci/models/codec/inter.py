@@ -17,7 +17,17 @@ from torch import nn
 
 from spikesci.models.codec.config import CodecConfig
 from spikesci.models.codec.entropy import Tables
-from spikesci.models.codec.exact import Act, QConv, down_net, quant_act, quant_flow, up_net, warp
+from spikesci.models.codec.exact import (
+    Act,
+    QConv,
+    analysis_net,
+    down_net,
+    quant_act,
+    quant_flow,
+    up_net,
+    up_stack,
+    warp,
+)
 from spikesci.models.codec.hyperprior import HyperpriorCoder
 from spikesci.models.codec.motion import estimate_motion
 
@@ -29,18 +39,17 @@ class InterCodec(nn.Module):
         super().__init__()
         c, n, yd = cfg.channels, cfg.hidden, cfg.y_down
         self.y_down, self.search = yd, cfg.search
-        self.mv_a = nn.Sequential(QConv(2, cfg.mv_hidden, 3), Act(),
-                                  down_net(cfg.mv_hidden, cfg.mv_hidden, cfg.mv_latent, yd))
+        self.mv_a = analysis_net(2, cfg.mv_hidden, cfg.mv_latent, yd)
         self.mv_coder = HyperpriorCoder(cfg.mv_latent, cfg.mv_hidden, cfg.mv_hyper, cfg.z_down, cfg.qualities,
                                         step_range=(-0.5, 0.5))
-        self.mv_s = up_net(cfg.mv_latent, cfg.mv_hidden, 2, yd)
+        self.mv_s = up_net(cfg.mv_latent, cfg.mv_hidden, 2, yd, fine=8)
         self.ctx_net = nn.Sequential(QConv(c, cfg.context, 3), Act(), QConv(cfg.context, cfg.context, 3))
-        self.enc = nn.Sequential(QConv(c + cfg.context, n, 3), Act(), down_net(n, n, cfg.latent, yd))
+        self.enc = analysis_net(c + cfg.context, n, cfg.latent, yd)
         self.prior_net = down_net(cfg.context, n, n, yd)
         self.coder = HyperpriorCoder(cfg.latent, cfg.hyper_hidden, cfg.hyper, cfg.z_down, cfg.qualities,
                                      extra=n, step_range=(-1.0, 1.5))
-        self.dec = up_net(cfg.latent, n, n, yd)
-        self.fuse = nn.Sequential(QConv(n + cfg.context, n, 3), Act(), QConv(n, c, 3))
+        self.dec = up_stack(cfg.latent, n, cfg.fine, yd)
+        self.fuse = nn.Sequential(QConv(cfg.fine + cfg.context, cfg.fine, 3), Act(), QConv(cfg.fine, c, 3))
 
     # -- shared pieces (exact in float64) ------------------------------------------------------------
     def _context(self, ref: torch.Tensor, v_hat: torch.Tensor) -> tuple[torch.Tensor, ...]:

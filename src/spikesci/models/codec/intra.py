@@ -7,7 +7,7 @@ from torch import nn
 
 from spikesci.models.codec.config import CodecConfig
 from spikesci.models.codec.entropy import Tables
-from spikesci.models.codec.exact import Act, QConv, down_net, quant_act, up_net
+from spikesci.models.codec.exact import analysis_net, quant_act, up_net
 from spikesci.models.codec.hyperprior import HyperpriorCoder
 
 
@@ -17,9 +17,8 @@ class IntraCodec(nn.Module):
     def __init__(self, cfg: CodecConfig):
         super().__init__()
         self.y_down = cfg.y_down
-        self.g_a = nn.Sequential(QConv(cfg.channels, cfg.hidden, 3), Act(),
-                                 down_net(cfg.hidden, cfg.hidden, cfg.latent, cfg.y_down))
-        self.g_s = up_net(cfg.latent, cfg.hidden, cfg.channels, cfg.y_down)
+        self.g_a = analysis_net(cfg.channels, cfg.hidden, cfg.latent, cfg.y_down)
+        self.g_s = up_net(cfg.latent, cfg.hidden, cfg.channels, cfg.y_down, fine=cfg.fine)
         self.coder = HyperpriorCoder(cfg.latent, cfg.hyper_hidden, cfg.hyper, cfg.z_down, cfg.qualities,
                                      step_range=(-1.5, 1.0))
 

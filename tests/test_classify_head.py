@@ -26,9 +26,9 @@ def test_shapes(temporal):
 
 def test_training_step_lowers_loss_and_learns_a_toy_task():
     torch.manual_seed(1)
-    x = torch.randn(40, 2, 8, 12, 12)
+    x = torch.randn(40, 2, 8, 8, 8)
     y = torch.arange(40) % 5
-    x[torch.arange(40), :, y] += 2.0  # the class is which channel is bright
+    x[torch.arange(40), :, y] += 3.0  # the class is which channel is bright
     head = _head()
     head.set_normalisation(x)
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)

@@ -59,11 +59,13 @@ class _Plan:
         n = counts[self.levels]
         self.nbytes = n // 8
         self.byte_end = np.cumsum(self.nbytes)
-        whole = self.nbytes * 8
-        starts = np.cumsum(n) - n
-        offset = np.arange(lv.size) - np.repeat(starts, n)
-        self.main = offset < np.repeat(whole, n)  # in sorted order: bit belongs to a whole byte
-        rest = n - whole
+        rest = n - self.nbytes * 8
+        # in sorted order, the last `rest` bits of each level's run do not fill a byte (few: < 8 a level)
+        rest_end = np.repeat(np.cumsum(n), rest)
+        rest_first = np.cumsum(rest) - rest
+        tail = rest_end - np.repeat(rest, rest) + (np.arange(rest_end.size) - np.repeat(rest_first, rest))
+        self.main = np.ones(lv.size, dtype=bool)
+        self.main[tail] = False
         self.rest_p = np.repeat(_byte_models()["p"][self.levels], rest)
 
 

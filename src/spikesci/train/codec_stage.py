@@ -31,9 +31,11 @@ class CodecTrainConfig:
     steps: int = 3000
     batch: int = 4
     maps: int = 3  # GOP length per sample (5 when the FAM is in the loss)
-    crop: int = 128  # image pixels (features are crop / 2)
+    crop: int = 96  # image pixels (features are crop / 2; the cached scenes are 96 x 96)
     lr: float = 1e-3
-    lambdas: tuple[float, ...] = (0.5, 2.0, 8.0, 32.0)  # one per quality, low to high
+    lambdas: tuple[float, ...] = (1.0, 4.0, 16.0, 96.0)  # one per quality, low to high
+    lowpass: float = 4.0  # extra weight on low-frequency feature error (the FAM is most sensitive to it)
+    step_lr: float = 10.0  # learning-rate multiplier of the per-quality quantisation steps
     source: str = "luma"  # luma | fem
     stride: int = 20  # spike frames between maps (the FEM's)
     task_weight: float = 0.0  # weight of the FAM reconstruction MSE (0 = feature MSE only)
@@ -109,8 +111,12 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
     codec = FeatureCodec.load(init) if init else FeatureCodec(cfg.codec)
     unfreeze_all(codec)
     codec.train()
-    params = list(codec.parameters()) + (list(fam.parameters()) if fam is not None else [])
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    steps_p = [p for n, p in codec.named_parameters() if n.endswith("log_step")]
+    other = [p for n, p in codec.named_parameters() if not n.endswith("log_step")]
+    other += list(fam.parameters()) if fam is not None else []
+    params = steps_p + other
+    opt = torch.optim.Adam([{"params": other, "scale": 1.0}, {"params": steps_p, "scale": cfg.step_lr}],
+                           lr=cfg.lr)
     step = 0
     ckpt = out / "ckpt-codec.pt"
     if resume and ckpt.exists():
@@ -130,12 +136,15 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
         quality = step % q_count
         lr = cfg.lr * (0.1 if step > 0.85 * cfg.steps else 1.0)
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g["scale"]
         feats, truth = source.sample(rng, cfg.batch, cfg.maps, cfg.crop)
         res = codec(feats, quality)
         b, n, c, h, w = feats.shape
         bpp = res["bits"] / (b * n * 4 * h * w * cfg.stride)
         dist = _rel_mse(res["x_hat"], feats)
+        if cfg.lowpass > 0:
+            low = [F.avg_pool2d(t.reshape(b * n, c, h, w), 4) for t in (res["x_hat"], feats)]
+            dist = dist + cfg.lowpass * _rel_mse(*low)
         loss = bpp + cfg.lambdas[quality] * dist
         row = {"step": step, "q": quality, "bpp": bpp.item(), "fmse": dist.item()}
         if n > 1 and cfg.flow_weight > 0:

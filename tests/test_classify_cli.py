@@ -81,3 +81,19 @@ def test_cli_classify_bad_input(tmp_path, capsys):
         assert "frames" in capsys.readouterr().err
     with pytest.raises(SpikeSciError):
         classify_features(np.zeros((2, 3)), available_models()[0] if available_models() else "none")
+
+
+def test_bench_classify_on_an_npz_folder(digits_batch, tmp_path, capsys):
+    _require("s-digits")
+    spikes, labels = digits_batch
+    folder = tmp_path / "set" / "test"
+    folder.mkdir(parents=True)
+    for i in range(8):
+        write_npz(folder / f"clip{i}.npz", spikes[i], label=int(labels[i]))
+    out = tmp_path / "bench.json"
+    argv = ["bench", "classify", "--dataset", str(tmp_path / "set"), "--model", "s-digits", "--no-codec"]
+    assert main([*argv, "--json", str(out), "--out-dir", str(tmp_path)]) == 0
+    result = json.loads(out.read_text())[str(tmp_path / "set")]
+    assert result["samples"] == 8 and result["points"] == [] and 0.5 <= result["raw_accuracy"] <= 1
+    assert len(result["report"]["classes"]) == 10 and (tmp_path / "confusion_set.png").stat().st_size > 1000
+    assert "precision" in capsys.readouterr().out

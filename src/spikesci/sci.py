@@ -271,46 +271,92 @@ def decode_features(path: str | Path, model: str | None = None) -> tuple[SciMode
     return sm, hd, features, flows
 
 
-def decode_file(path: str | Path, task: str = "reconstruct", model: str | None = None) -> SciResult:
-    """Decode a `.sci` file and run `task` on the decoded features (see TASKS)."""
+def decode_file(path: str | Path, task: str = "reconstruct", model: str | None = None,
+                flows: str = "codec") -> SciResult:
+    """Decode a `.sci` file and run `task` on the decoded features (see TASKS).
+
+    flows: "codec" hands the decoded, FMVR-refined motion to the task (the paper's design); "fam" lets the
+    FAM estimate motion on the decoded features itself (for comparison)."""
     if task not in TASKS:
         raise SpikeSciError(f"unknown task '{task}' (available: {', '.join(sorted(TASKS))})")
-    sm, hd, features, flows = decode_features(path, model)
-    outputs = TASKS[task](sm, features, flows, hd)
+    if flows not in ("codec", "fam"):
+        raise SpikeSciError(f"flows must be 'codec' or 'fam', got {flows!r}")
+    sm, hd, features, coded = decode_features(path, model)
+    task_flows = coded if flows == "codec" else [None] * len(coded)
+    outputs = TASKS[task](sm, features, task_flows, hd)
+    flows = coded
     flow_arr = np.stack([np.zeros((2, *features.shape[-2:]), np.float32) if f is None else f.float().numpy()
                          for f in flows]) if flows else np.zeros((0, 2, *features.shape[-2:]), np.float32)
     return SciResult(outputs.pop("images", None), np.asarray(hd["map_frames"], dtype=np.int64),
                      features.float().numpy(), flow_arr, hd, outputs)
 
 
-def _window_flows(sm: SciModel, features: torch.Tensor, flows: list, idx: np.ndarray) -> torch.Tensor:
+def _window_flows(sm: SciModel, feature, flow, idx: np.ndarray) -> torch.Tensor:
     """Flows between consecutive maps of a (possibly mirrored) window: decoded ones where the pair was coded
-    as (k, k+1) in one GOP, the FAM's own estimate elsewhere (GOP boundaries, mirrored ends)."""
+    as (k, k+1) in one GOP, the FAM's own estimate elsewhere (GOP boundaries, mirrored ends, flows="fam").
+    `feature(i)` and `flow(a)` (None when not coded) give decoded maps and the flow of pair (a, a+1)."""
     out = []
     for a, b in zip(idx[:-1], idx[1:]):
-        if b == a + 1 and flows[a] is not None:
-            out.append(flows[a].float())
+        coded = flow(a) if b == a + 1 else None
+        if coded is not None:
+            out.append(coded.float())
         else:
             with torch.no_grad():
-                out.append(sm.fam.flow(features[a:a + 1].float(), features[b:b + 1].float())[0])
+                out.append(sm.fam.flow(feature(a)[None].float(), feature(b)[None].float())[0])
     return torch.stack(out)
 
 
-def _reconstruct(sm: SciModel, features: torch.Tensor, flows: list, header: dict) -> dict:
+def _image(sm: SciModel, feature, flow, i: int, n: int, h: int, w: int) -> np.ndarray:
     from spikesci.models.zoo import _mirror
 
-    n = features.shape[0]
     maps = sm.perception.maps
+    idx = _mirror(i + np.arange(maps) - maps // 2, n)
+    win = torch.stack([feature(j) for j in idx]).float()[None]
+    fl = _window_flows(sm, feature, flow, idx)[None]
+    with torch.no_grad():
+        img = sm.fam(win, fl)
+    return img[0, 0, :h, :w].clamp(0, 1).numpy()
+
+
+def reconstruct_maps(sm: SciModel, features: torch.Tensor, flows: list, header: dict,
+                     indices=None) -> np.ndarray:
+    """Images (len(indices), H, W) in [0, 1] at the given map indices (default all): FAM on a window of
+    `maps` decoded maps around each (mirrored at the ends), with decoded flows where coded."""
+    n = features.shape[0]
     h, w = header["height"], header["width"]
-    images = np.empty((n, h, w), dtype=np.float32)
-    for i in range(n):
-        idx = _mirror(i + np.arange(maps) - maps // 2, n)
-        win = features[torch.from_numpy(idx)].float()[None]
-        fl = _window_flows(sm, features, flows, idx)[None]
-        with torch.no_grad():
-            img = sm.fam(win, fl)
-        images[i] = img[0, 0, :h, :w].clamp(0, 1).numpy()
-    return {"images": images}
+    indices = range(n) if indices is None else indices
+    images = np.empty((len(indices), h, w), dtype=np.float32)
+    for j, i in enumerate(indices):
+        images[j] = _image(sm, lambda k: features[k], lambda a: flows[a], int(i), n, h, w)
+    return images
+
+
+def iter_images(path: str | Path, model: str | None = None, flows: str = "codec"
+                ) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (spike frame, image) map by map while decoding GOP by GOP: memory stays bounded by a few GOPs
+    however long the stream is."""
+    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
+        hd = read_header(reader)
+    sm = _model_for(hd, model)
+    total, half = hd["maps"], sm.perception.maps // 2
+    h, w = hd["height"], hd["width"]
+    feats: dict[int, torch.Tensor] = {}
+    pair: dict[int, torch.Tensor | None] = {}
+    nxt = 0
+    for start, x_hat, fl in iter_decode(path, model):
+        feats.update({start + k: x_hat[k] for k in range(x_hat.shape[0])})
+        pair.update({start + k: (fl[k] if flows == "codec" else None) for k in range(fl.shape[0])})
+        done = start + x_hat.shape[0]
+        while nxt < total and (nxt + half < done or done == total):
+            yield hd["map_frames"][nxt], _image(sm, feats.__getitem__, pair.get, nxt, total, h, w)
+            nxt += 1
+            for k in [k for k in feats if k < nxt - 2 * half]:  # windows reach back `half` maps (margin x2)
+                feats.pop(k)
+                pair.pop(k, None)
+
+
+def _reconstruct(sm: SciModel, features: torch.Tensor, flows: list, header: dict) -> dict:
+    return {"images": reconstruct_maps(sm, features, flows, header)}
 
 
 register_task("reconstruct", _reconstruct)

@@ -40,6 +40,8 @@ def register(commands, bench) -> None:
     d.add_argument("--task", default="reconstruct", help="reconstruct (default) or classify")
     d.add_argument("--frame", type=int, default=None, help="spike frame for a single PNG (nearest map)")
     d.add_argument("--model", default=None, help="codec .pt file (default: the one named in the stream)")
+    d.add_argument("--flows", choices=("codec", "fam"), default="codec",
+                   help="motion for the FAM: decoded FMVR-refined vectors (codec) or the FAM's own estimate")
     add_force_arg(d)
     d.add_argument("--json", action="store_true", help="print a JSON summary")
     d.set_defaults(func=run_decode)
@@ -81,22 +83,38 @@ def _save_png(path: Path, image: np.ndarray) -> None:
     Image.fromarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), mode="L").save(path)
 
 
-def _save_video(path: Path, images: np.ndarray, fps: int = 25) -> None:
+def _map_frames(path: Path) -> list[int]:
+    from spikesci.io.container import ContainerReader
+    from spikesci.sci import KIND, MAGIC, VERSION, read_header
+
+    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
+        return read_header(reader)["map_frames"]
+
+
+def _save_video(path: Path, frames, summary: dict, fps: int = 25) -> None:
+    """Write (frame, image) pairs as they come (streamed)."""
     import av
 
-    h, w = images.shape[1:]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height = w + w % 2, h + h % 2
-        stream.pix_fmt = "yuv420p"
-        for img in images:
+    container = av.open(str(path), "w")
+    stream = None
+    try:
+        for f, img in frames:
+            h, w = img.shape
+            if stream is None:
+                stream = container.add_stream("mpeg4", rate=fps)
+                stream.width, stream.height = w + w % 2, h + h % 2
+                stream.pix_fmt = "yuv420p"
+            summary["frames"].append(int(f))
             g = (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
             g = np.pad(g, ((0, h % 2), (0, w % 2)), mode="edge")
             frame = av.VideoFrame.from_ndarray(np.repeat(g[..., None], 3, -1), format="rgb24")
             for packet in stream.encode(frame):
                 container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+        if stream is not None:
+            for packet in stream.encode():
+                container.mux(packet)
+    finally:
+        container.close()
 
 
 def run_decode(args: argparse.Namespace) -> int:
@@ -111,29 +129,54 @@ def run_decode(args: argparse.Namespace) -> int:
         raise SpikeSciError(f"{out}: exists and is not a folder")
     if suffix != "" or not out.exists():
         check_output(out, args.force, inputs=(src,))
-    result = decode_file(src, task=args.task, model=args.model)
-    summary = {"input": str(src), "output": str(out), "task": args.task, "maps": int(len(result.frames)),
-               "frames": [int(f) for f in result.frames], **{k: v for k, v in result.outputs.items()
-                                                             if isinstance(v, (int, float, str, list))}}
-    images = result.images
-    if suffix == ".npz":
-        arrays = {"frames": result.frames, "features": result.features, "flows": result.flows}
-        if images is not None:
-            arrays["images"] = images
-        np.savez_compressed(out, **arrays)
-    elif images is None:
-        raise SpikeSciError(f"task '{args.task}' makes no images: write OUT.npz or use --json")
-    elif suffix == ".png":
-        target = result.frames[len(result.frames) // 2] if args.frame is None else args.frame
-        i = int(np.argmin(np.abs(result.frames - target)))
-        _save_png(out, images[i])
-        summary["frame"] = int(result.frames[i])
-    elif suffix:
-        _save_video(out, images)
+    if args.task == "reconstruct" and suffix != ".npz":  # stream: bounded memory on long clips
+        from spikesci.sci import iter_images
+
+        summary = {"input": str(src), "output": str(out), "task": args.task, "frames": []}
+        if suffix == ".png":
+            frames = _map_frames(src)
+            target = frames[len(frames) // 2] if args.frame is None else args.frame
+            want = frames[int(np.argmin(np.abs(np.asarray(frames) - target)))]
+            for f, img in iter_images(src, args.model, args.flows):
+                if f == want:
+                    _save_png(out, img)
+                    summary["frames"].append(int(f))
+                    break
+        elif suffix:
+            tmp = out.with_name(out.stem + ".part" + out.suffix)
+            try:
+                _save_video(tmp, iter_images(src, args.model, args.flows), summary)
+                tmp.replace(out)
+            finally:
+                tmp.unlink(missing_ok=True)
+        else:
+            out.mkdir(exist_ok=True)
+            written = []
+            try:
+                for f, img in iter_images(src, args.model, args.flows):
+                    written.append(out / f"frame_{int(f):06d}.png")
+                    _save_png(written[-1], img)
+                    summary["frames"].append(int(f))
+            except BaseException:  # a damaged later chunk: leave no half-decoded sequence behind
+                for p in written:
+                    p.unlink(missing_ok=True)
+                raise
+        summary["maps"] = len(summary["frames"])
     else:
-        out.mkdir(exist_ok=True)
-        for f, img in zip(result.frames, images):
-            _save_png(out / f"frame_{int(f):06d}.png", img)
+        result = decode_file(src, task=args.task, model=args.model, flows=args.flows)
+        summary = {"input": str(src), "output": str(out), "task": args.task, "maps": int(len(result.frames)),
+                   "frames": [int(f) for f in result.frames],
+                   **{k: v for k, v in result.outputs.items() if isinstance(v, (int, float, str, list))}}
+        arrays = {"frames": result.frames, "features": result.features, "flows": result.flows}
+        if result.images is not None:
+            arrays["images"] = result.images
+        if suffix == ".npz":
+            np.savez_compressed(out, **arrays)
+        elif suffix == "" and result.images is None:
+            out.mkdir(exist_ok=True)
+            np.savez_compressed(out / "outputs.npz", **arrays)
+        elif result.images is None:
+            raise SpikeSciError(f"task '{args.task}' makes no images: write OUT.npz or a folder")
     if args.json:
         print_json(summary)
     else:

@@ -40,6 +40,7 @@ def register(commands, bench) -> None:
     b.add_argument("--coded-limit", type=int, help="encode/decode only the first N of them (default: all)")
     b.add_argument("--qualities", help="comma list of codec qualities (default: every one)")
     b.add_argument("--no-codec", action="store_true", help="raw-spike accuracy only")
+    b.add_argument("--model", help="head to evaluate (default: the data set's own; needed for a .npz folder)")
     b.add_argument("--cache", help="data set cache folder (default $SPIKESCI_CACHE or ~/.cache/spikesci)")
     b.set_defaults(func=run_bench)
 
@@ -110,7 +111,14 @@ def run_bench(args: argparse.Namespace) -> int:
     results = {}
     for name in names:
         results[name] = evaluate_dataset(
-            name, out_dir, args.limit, not args.no_codec, qualities, args.cache, coded_limit=args.coded_limit
+            name,
+            out_dir,
+            args.limit,
+            not args.no_codec,
+            qualities,
+            args.cache,
+            coded_limit=args.coded_limit,
+            model=args.model,
         )
         print(format_tables(results[name]), flush=True)
         print()

@@ -323,7 +323,10 @@ class NpzFolderSet(SpikeClassSet):
             raise SpikeFileError(f"{name}: no .npz files")
         labels = [_npz_label(f) for f in files]
         k = num_classes or (max(labels) + 1)
-        super().__init__(name, np.asarray(labels), [str(i) for i in range(k)], (None, None, None))
+        with np.load(files[0], allow_pickle=False) as data:  # the first clip's shape (others may differ)
+            key = next((k for k in ("spk", "spikes", "spike") if k in data.files), None)
+            shape = tuple(int(v) for v in data[key].shape) if key else (None, None, None)
+        super().__init__(name, np.asarray(labels), [str(i) for i in range(k)], shape)
         self.files = files
 
     def spikes(self, i: int) -> np.ndarray:

@@ -111,22 +111,33 @@ def coded_points(dataset, heads: dict, limit: int, qualities=None, progress: boo
         path = Path(tmp) / "clip.sci"
         for q in qualities:
             correct = dict.fromkeys(heads, 0)
-            total_bytes, pixels, start = 0, 0, time.time()
+            total_bytes, payload_bytes, pixels, start = 0, 0, 0, time.time()
             for i in tqdm(range(n), desc=f"quality {q}", unit="clip", disable=not progress, leave=False):
                 spikes, label = dataset[i]
                 clip = _centre(spikes, frames)
                 path.unlink(missing_ok=True)
                 stats = sci.encode_spikes(clip, path, q)
                 total_bytes += int(stats["bytes"])
+                payload_bytes += _payload_bytes(path)
                 pixels += clip.size
                 _, _, features, _ = sci.decode_features(path)
                 for key, head in heads.items():
                     correct[key] += int(head.predict_features(features)[0] == label)
             point = {"quality": q, "bpp": 8.0 * total_bytes / pixels, "samples": n}
+            point["bpp_payload"] = 8.0 * payload_bytes / pixels  # without the fixed per-file header
             point.update({f"accuracy_{k}": c / n for k, c in correct.items()})
             point["seconds_per_clip"] = round((time.time() - start) / n, 3)
             points.append(point)
     return points
+
+
+def _payload_bytes(path: Path) -> int:
+    """Bytes of the coded feature chunks in a `.sci` file (its size minus the container's header)."""
+    from spikesci import sci
+    from spikesci.io.container import ContainerReader
+
+    with ContainerReader(path, sci.MAGIC, (sci.VERSION,), sci.KIND) as reader:
+        return sum(len(reader.read_chunk(i)) for i in range(reader.num_chunks))
 
 
 def _centre(spikes: np.ndarray, frames: int) -> np.ndarray:
@@ -143,6 +154,7 @@ def evaluate_dataset(
     cache=None,
     progress: bool = True,
     coded_limit: int | None = None,
+    model: str | None = None,
 ) -> dict:
     """Every number of the classification benchmark for one data set (see the module docstring)."""
     from spikesci.data.classify import load_dataset
@@ -152,7 +164,7 @@ def evaluate_dataset(
     test = load_dataset(name, "test", cache=cache, progress=progress)
     n = len(test) if limit is None else min(limit, len(test))
     labels = test.labels[:n]
-    main, base = _heads(name)
+    main, base = _heads(model or name)
     folder = getattr(test, "folder", None)
     start = time.time()
     feats = compute_features(test, _source_of(main), folder, progress, limit=n)
@@ -177,7 +189,7 @@ def evaluate_dataset(
             "accuracy": float(np.mean(_batch_predict(base, bfeats).argmax(1) == labels)),
         }
     if out_dir is not None:
-        png = Path(out_dir) / f"confusion_{name}.png"
+        png = Path(out_dir) / f"confusion_{Path(name).name}.png"
         save_confusion(
             labels,
             pred,
@@ -190,7 +202,9 @@ def evaluate_dataset(
     if status is None:
         heads = {"stage2": main}
         try:
-            heads["stage3"] = load_classifier(f"{name}-coded")  # fine-tuned through the codec (Fig. 7c)
+            heads["stage3"] = load_classifier(
+                f"{model or name}-coded"
+            )  # fine-tuned through the codec (Fig. 7c)
         except SpikeSciError:
             pass
         points = coded_points(
@@ -198,7 +212,7 @@ def evaluate_dataset(
         )
         for p in points:
             p["accuracy"] = p.get("accuracy_stage3", p["accuracy_stage2"])
-            p["head"] = f"{name}-coded" if "accuracy_stage3" in p else name
+            p["head"] = heads["stage3" if "accuracy_stage3" in p else "stage2"].name
             p["bit_saving"] = 1.0 - p["bpp"]  # raw spikes cost 1 bit per pixel and frame
             p["accuracy_drop"] = result["raw_accuracy"] - p["accuracy"]
         result["points"] = points
@@ -221,7 +235,7 @@ def format_tables(result: dict) -> str:
     lines = [
         f"== {result['dataset']} ({result['samples']} test clips, {'x'.join(map(str, result['clip_shape']))})"
     ]
-    lines.append(f"{'method':<34}{'bpp':>8}{'saving %':>10}{'acc %':>8}{'drop':>7}")
+    lines.append(f"{'method':<34}{'bpp':>8}{'saving %':>10}{'acc %':>8}{'drop':>7}{'bpp w/o header':>16}")
     lines.append(
         f"{'FEM head, raw spikes':<34}{1.0:>8.3f}{0.0:>10.2f}{100 * result['raw_accuracy']:>8.2f}{'-':>7}"
     )
@@ -234,7 +248,7 @@ def format_tables(result: dict) -> str:
         label = f"codec q{p['quality']} ({p['head']}, {p['samples']} clips)"
         lines.append(
             f"{label:<34}{p['bpp']:>8.4f}{100 * p['bit_saving']:>10.2f}"
-            f"{100 * p['accuracy']:>8.2f}{100 * p['accuracy_drop']:>7.1f}"
+            f"{100 * p['accuracy']:>8.2f}{100 * p['accuracy_drop']:>7.1f}{p['bpp_payload']:>16.4f}"
         )
         if "accuracy_stage3" in p:
             lines.append(

@@ -40,6 +40,7 @@ class CodecTrainConfig:
     stride: int = 20  # spike frames between maps (the FEM's)
     task_weight: float = 0.0  # weight of the FAM reconstruction MSE (0 = feature MSE only)
     flow_weight: float = 0.05  # FMVR warp-consistency weight
+    mv_weight: float = 0.05  # decoded motion vs block-matching motion (px)
     seed: int = 0
     threads: int = 1
     ckpt_every: int = 200
@@ -101,7 +102,8 @@ def _rel_mse(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path | None = None,
-                fam=None, resume: bool = False, progress: bool = True) -> FeatureCodec:
+                fam=None, resume: bool = False, progress: bool = True,
+                reset_mv: bool = False) -> FeatureCodec:
     """Run `cfg.steps` steps into folder `out` (checkpoint, CSV log, final codec.pt); returns the codec."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,9 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
     torch.manual_seed(cfg.seed)
     (out / "codec-config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     codec = FeatureCodec.load(init) if init else FeatureCodec(cfg.codec)
+    if init and reset_mv:
+        torch.nn.init.zeros_(codec.inter.mv_s[-1].weight)
+        torch.nn.init.zeros_(codec.inter.mv_s[-1].bias)
     unfreeze_all(codec)
     codec.train()
     steps_p = [p for n, p in codec.named_parameters() if n.endswith("log_step")]
@@ -145,8 +150,8 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
         if cfg.lowpass > 0:
             low = [F.avg_pool2d(t.reshape(b * n, c, h, w), 4) for t in (res["x_hat"], feats)]
             dist = dist + cfg.lowpass * _rel_mse(*low)
-        loss = bpp + cfg.lambdas[quality] * dist
-        row = {"step": step, "q": quality, "bpp": bpp.item(), "fmse": dist.item()}
+        loss = bpp + cfg.lambdas[quality] * dist + cfg.mv_weight * res["mv_err"]
+        row = {"step": step, "q": quality, "bpp": bpp.item(), "fmse": dist.item(), "mv": res["mv_err"].item()}
         if n > 1 and cfg.flow_weight > 0:
             xh = res["x_hat"]
             wp = warp(xh[:, :-1].reshape(-1, c, h, w), res["flows"].reshape(-1, 2, h, w))

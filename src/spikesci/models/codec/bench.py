@@ -106,7 +106,7 @@ def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
     from spikesci.lossless import pack_spikes
     from spikesci.lossless.baselines import measure_general, order0_entropy
     from spikesci.reconstruct import tfp
-    from spikesci.sci import decode_file, encode_spikes
+    from spikesci.sci import decode_features, encode_spikes, reconstruct_maps
 
     spikes = item["spikes"]
     t_len, h, w = spikes.shape
@@ -131,14 +131,18 @@ def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
         st = encode_spikes(spikes, path, q, model=sm.name, frames=frames)
         t_enc = time.time() - t0
         t0 = time.time()
-        res = decode_file(path, model=sm.name)
-        t_dec = time.time() - t0
-        imgs = res.images[idx]
+        _, hd, feats, flows = decode_features(path, model=sm.name)
+        t_feat = time.time() - t0
+        t0 = time.time()
+        imgs = reconstruct_maps(sm, feats, flows, hd, idx)
+        t_fam = (time.time() - t0) / len(idx)
+        own = reconstruct_maps(sm, feats, [None] * len(flows), hd, idx)
         row["codec"].append({
             "quality": q, "bytes": st["bytes"], "bpp": st["bpp"],
             "psnr": float(np.mean([psnr(a, b) for a, b in zip(imgs, truths)])),
             "ssim": float(np.mean([ssim(a, b) for a, b in zip(imgs, truths)])),
-            "encode_s_per_map": t_enc / len(frames), "decode_s_per_map": t_dec / len(frames)})
+            "psnr_fam_flows": float(np.mean([psnr(a, b) for a, b in zip(own, truths)])),
+            "encode_s_per_map": t_enc / len(frames), "decode_s_per_map": t_feat / len(frames) + t_fam})
     return row
 
 
@@ -150,6 +154,7 @@ def summarize(rows: list[dict], qualities: list[int]) -> dict:
         for i, q in enumerate(qualities):
             curve.append({"quality": q, "bpp": float(np.mean([r["codec"][i]["bpp"] for r in rs])),
                           "psnr": float(np.mean([r["codec"][i]["psnr"] for r in rs])),
+                          "psnr_fam_flows": float(np.mean([r["codec"][i]["psnr_fam_flows"] for r in rs])),
                           "ssim": float(np.mean([r["codec"][i]["ssim"] for r in rs]))})
         net = float(np.mean([r["net_psnr"] for r in rs]))
         top = curve[-1]
@@ -158,7 +163,8 @@ def summarize(rows: list[dict], qualities: list[int]) -> dict:
                      "xz_bpp": float(np.mean([r["xz_bpp"] for r in rs])),
                      "order0_bpp": float(np.mean([r["order0_bpp"] for r in rs])),
                      "floor_ok": bool(top["psnr"] >= net - 1.5 and top["bpp"] < 0.2),
-                     "top_gap_db": net - top["psnr"]}
+                     "floor_ok_fam_flows": bool(top["psnr_fam_flows"] >= net - 1.5 and top["bpp"] < 0.2),
+                     "top_gap_db": net - top["psnr"], "top_gap_db_fam_flows": net - top["psnr_fam_flows"]}
     return groups
 
 
@@ -171,7 +177,8 @@ def plot(groups: dict, path: str | Path) -> None:
     fig, axes = plt.subplots(1, len(groups), figsize=(4.6 * len(groups), 3.8), squeeze=False)
     for ax, (g, d) in zip(axes[0], groups.items()):
         bpp = [c["bpp"] for c in d["curve"]]
-        ax.plot(bpp, [c["psnr"] for c in d["curve"]], "o-", label=".sci (learned features)")
+        ax.plot(bpp, [c["psnr"] for c in d["curve"]], "o-", label=".sci, decoded FMVR flows")
+        ax.plot(bpp, [c["psnr_fam_flows"] for c in d["curve"]], "s--", label=".sci, FAM's own flows")
         ax.axhline(d["net_psnr"], ls="--", c="k", label="net, uncompressed")
         ax.axhline(d["tfp_psnr"], ls=":", c="gray", label="TFP, uncompressed")
         for name, c in (("archive_bpp", "tab:green"), ("xz_bpp", "tab:red")):
@@ -188,11 +195,13 @@ def plot(groups: dict, path: str | Path) -> None:
 
 
 def table(groups: dict, flops: dict) -> str:
-    head = f"{'data':<12} {'quality':>7} {'bpp':>8} {'PSNR':>7} {'SSIM':>6}   net PSNR  TFP PSNR  archive/xz"
+    head = (f"{'data':<12} {'quality':>7} {'bpp':>8} {'PSNR':>7} {'SSIM':>6} {'PSNR*':>7}   net PSNR  "
+            "TFP PSNR  archive/xz   (PSNR* = FAM's own flows)")
     lines = [head]
     for g, d in groups.items():
         for c in d["curve"]:
-            lines.append(f"{g:<12} {c['quality']:>7} {c['bpp']:>8.4f} {c['psnr']:>7.2f} {c['ssim']:>6.3f}   "
+            lines.append(f"{g:<12} {c['quality']:>7} {c['bpp']:>8.4f} {c['psnr']:>7.2f} {c['ssim']:>6.3f} "
+                         f"{c['psnr_fam_flows']:>7.2f}   "
                          f"{d['net_psnr']:8.2f}  {d['tfp_psnr']:8.2f}  "
                          f"{d['archive_bpp']:.3f}/{d['xz_bpp']:.3f}")
     lines.append(f"FLOPs/pixel/map: end side {flops['end_side']:.0f} (FEM {flops['fem']:.0f} + encoder "

@@ -28,6 +28,7 @@ from spikesci.models.codec.hyperprior import HyperpriorCoder
 from spikesci.models.codec.inter import InterCodec
 from spikesci.models.codec.intra import IntraCodec
 from spikesci.models.codec.motion import estimate_motion
+from spikesci.models.codec.residual import decode_residual, default_steps, encode_residual
 
 GOP_TAG = b"GOP1"
 _GOP_HEAD = struct.Struct("<4sBBHHH")  # tag, quality, maps, channels, height, width
@@ -48,6 +49,7 @@ class FeatureCodec(nn.Module):
         self.tables = Tables(build_tables())
         self.sha256 = ""
         self.meta: dict = {}
+        self.residual_steps = default_steps(config.qualities)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _pad(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +67,8 @@ class FeatureCodec(nn.Module):
 
     # -- training ------------------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, quality: int) -> dict:
-        """x (B, N, C, h, w) float32 -> dict(x_hat, flows (B, N-1, 2, h, w), bits estimated for the batch)."""
+        """x (B, N, C, h, w) float32 -> dict(x_hat, flows (B, N-1, 2, h, w), bits estimated for the batch,
+        mv_err: mean |decoded - estimated motion| (anchors the motion-vector codec to the block matcher))."""
         b, n, c, h, w = x.shape
         xp = self._pad(x)
         x_hat, liks = self.intra(xp[:, 0], quality)
@@ -75,15 +78,17 @@ class FeatureCodec(nn.Module):
             cur = xp[:, 1:].reshape(-1, c, hp, wp)
             ref = xp[:, :-1].reshape(-1, c, hp, wp)
             motion = estimate_motion(cur, ref, self.config.search).view(b, n - 1, 2, hp, wp)
+        mv_err = x.new_zeros(())
         for k in range(1, n):
             x_hat, v_hat, warped, lk = self.inter(xp[:, k], x_hat, quality, motion[:, k - 1])
+            mv_err = mv_err + (v_hat - motion[:, k - 1]).abs().mean() / (n - 1)
             flows.append(self.fmvr(v_hat, x_hat, warped))
             outs.append(x_hat)
             liks = liks + lk
         bits = sum(-torch.log2(lik).sum() for lik in liks)
         x_hat = torch.stack(outs, 1)[..., :h, :w]
         flow_t = torch.stack(flows, 1)[..., :h, :w] if flows else x.new_zeros(b, 0, 2, h, w)
-        return {"x_hat": x_hat, "flows": flow_t, "bits": bits}
+        return {"x_hat": x_hat, "flows": flow_t, "bits": bits, "mv_err": mv_err}
 
     # -- real coding ---------------------------------------------------------------------------------
     def _check_quality(self, quality: int) -> int:
@@ -104,13 +109,20 @@ class FeatureCodec(nn.Module):
                                      f"got {tuple(feats.shape)}")
         xp = self._pad(feats.float())
         enc = constriction.stream.queue.RangeEncoder()
+        step = self.residual_steps[quality]
         x_hat, bits = self.intra.compress(xp[:1], quality, enc, self.tables)
+        if step > 0:
+            x_hat, b = encode_residual(xp[:1], x_hat, step, h, w, enc, self.tables)
+            bits += b
         outs, flows = [x_hat], []
         for k in range(1, n):
             x_hat, v_hat, warped, b = self.inter.compress(xp[k:k + 1], x_hat, quality, enc, self.tables)
+            bits += b
+            if step > 0:
+                x_hat, b = encode_residual(xp[k:k + 1], x_hat, step, h, w, enc, self.tables)
+                bits += b
             flows.append(self.fmvr(v_hat, x_hat, warped))
             outs.append(x_hat)
-            bits += b
         words = np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
         payload = _GOP_HEAD.pack(GOP_TAG, quality, n, c, h, w) + words
         return payload, self._result(outs, flows, h, w, bits)
@@ -133,10 +145,15 @@ class FeatureCodec(nn.Module):
         shape = (h + (-h) % m, w + (-w) % m)
         try:
             dec = constriction.stream.queue.RangeDecoder(words)
+            step = self.residual_steps[quality]
             x_hat = self.intra.decompress(dec, shape, quality, self.tables)
+            if step > 0:
+                x_hat = decode_residual(x_hat, step, h, w, dec, self.tables)
             outs, flows = [x_hat], []
             for _ in range(1, n):
                 x_hat, v_hat, warped = self.inter.decompress(dec, x_hat, quality, self.tables)
+                if step > 0:
+                    x_hat = decode_residual(x_hat, step, h, w, dec, self.tables)
                 flows.append(self.fmvr(v_hat, x_hat, warped))
                 outs.append(x_hat)
         except (ValueError, RuntimeError, AssertionError, OverflowError) as exc:
@@ -176,6 +193,7 @@ class FeatureCodec(nn.Module):
             "format": FORMAT, "version": 1, "config": self.config.to_dict(), "meta": dict(meta or {}),
             "state": {k: v.detach().clone() for k, v in self.state_dict().items() if k not in quantized},
             "exact": exact_state(self), "constants": consts, "tables": torch.from_numpy(self.tables.probs),
+            "residual_steps": [float(v) for v in self.residual_steps],
         }
         buf = io.BytesIO()
         torch.save(blob, buf)
@@ -204,6 +222,10 @@ class FeatureCodec(nn.Module):
                 coder.log_step64 = blob["constants"][f"{i}.log_step"].double()
                 coder.z_index = blob["constants"][f"{i}.z_index"].long()
             model.tables = Tables(blob["tables"].double().numpy())
+            steps = [float(v) for v in blob.get("residual_steps", [0.0] * model.config.qualities)]
+            if len(steps) != model.config.qualities or any(v < 0 for v in steps):
+                raise ValueError("bad residual steps")
+            model.residual_steps = steps
         except (ValueError, KeyError, RuntimeError, TypeError) as exc:
             raise ModelMismatchError(f"{path}: not a usable spikesci codec weights file ({exc})") from None
         model.meta = blob.get("meta", {})

@@ -43,6 +43,8 @@ class InterCodec(nn.Module):
         self.mv_coder = HyperpriorCoder(cfg.mv_latent, cfg.mv_hidden, cfg.mv_hyper, cfg.z_down, cfg.qualities,
                                         step_range=(-0.5, 0.5))
         self.mv_s = up_net(cfg.mv_latent, cfg.mv_hidden, 2, yd, fine=8)
+        nn.init.zeros_(self.mv_s[-1].weight)  # start from zero motion, not a saturated random field
+        nn.init.zeros_(self.mv_s[-1].bias)
         self.ctx_net = nn.Sequential(QConv(c, cfg.context, 3), Act(), QConv(cfg.context, cfg.context, 3))
         self.enc = analysis_net(c + cfg.context, n, cfg.latent, yd)
         self.prior_net = down_net(cfg.context, n, n, yd)

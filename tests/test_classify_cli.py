@@ -97,3 +97,23 @@ def test_bench_classify_on_an_npz_folder(digits_batch, tmp_path, capsys):
     assert result["samples"] == 8 and result["points"] == [] and 0.5 <= result["raw_accuracy"] <= 1
     assert len(result["report"]["classes"]) == 10 and (tmp_path / "confusion_set.png").stat().st_size > 1000
     assert "precision" in capsys.readouterr().out
+
+
+def test_classify_decoded_sci_stream(digits_batch, tmp_path):
+    """Spikes -> .sci bytes -> decoded features -> label: the codec's `decode --task classify` path."""
+    _require("s-digits")
+    sci = pytest.importorskip("spikesci.sci")
+    try:
+        sci.load_model()
+    except SpikeSciError as exc:
+        pytest.skip(f"codec not shipped: {exc}")
+    from spikesci.tasks.classify import decode_task
+
+    spikes, labels = digits_batch
+    path = tmp_path / "clip.sci"
+    stats = sci.encode_spikes(spikes[0], path, sci.QUALITIES[-1])
+    assert stats["bpp"] < 0.2
+    _, header, features, _ = sci.decode_features(path)
+    out = decode_task(features, header)
+    assert set(out) >= {"label", "probabilities", "label_name"} and len(out["probabilities"]) == 10
+    assert abs(sum(out["probabilities"]) - 1) < 1e-4

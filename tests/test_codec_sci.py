@@ -185,3 +185,17 @@ def test_shipped_codec_every_quality():
         assert abs(8 * (len(payload) - 12) - enc["bits"]) <= 0.03 * enc["bits"] + 64
         sizes.append(len(payload))
     assert sizes == sorted(sizes)
+
+
+def test_codec_for_other_fem_refused(tmp_path):
+    """A codec trained on other FEM weights than the installed ones is refused, not silently used."""
+    try:
+        from spikesci.models.zoo import load_perception
+
+        load_perception()
+    except SpikeSciError:
+        pytest.skip("no shipped perception model")
+    path = tmp_path / "stale.pt"
+    FeatureCodec(SMALL).save(path, {"perception": "perception", "fem_sha256": "0" * 64})
+    with pytest.raises(ModelMismatchError, match="FEM"):
+        sci.load_model(str(path))

@@ -101,7 +101,19 @@ def _load_model(name: str) -> SciModel:
         if not path.exists() or sha256_file(path) != entry["sha256"]:
             raise ModelMismatchError(f"{path}: codec weights are missing or do not match the manifest")
         codec = FeatureCodec.load(path)
-    perception = load_perception(codec.meta.get("perception", "perception"))
+    pname = codec.meta.get("perception", "perception")
+    perception = load_perception(pname)
+    want = codec.meta.get("fem_sha256")
+    if want:
+        from spikesci.models.zoo import read_manifest
+
+        entry = read_manifest().get("models", {}).get(pname, {})
+        got = entry.get("sha256", {}).get(entry.get("files", {}).get("fem", ""), "")
+        if got != want:
+            raise ModelMismatchError(
+                f"codec '{name}' was trained on FEM weights {want[:12]}..., but the installed '{pname}' FEM "
+                f"is {got[:12]}...: retrain the codec (spikesci train --stage codec) or install matching "
+                "weights")
     fam = perception.fam
     if "fam_state" in codec.meta:
         import copy
@@ -191,6 +203,8 @@ def read_header(reader: ContainerReader) -> dict:
                         ("window", 1, 4096), ("lookback", 0, 4096), ("stride", 1, 4096), ("gop", 1, 255),
                         ("maps", 0, MAX_FRAMES), ("channels", 1, 4096), ("quality", 0, 255)):
         _int(hd, key, lo, hi)
+    if hd["height"] * hd["width"] > 1 << 25:
+        raise ContainerError(f".sci header frame size {hd['height']}x{hd['width']} is implausibly large")
     if hd["quality"] not in QUALITIES:
         raise ContainerError(f".sci header quality {hd['quality']} is not one of {QUALITIES}")
     mf = hd.get("map_frames")
@@ -207,6 +221,10 @@ def _model_for(header: dict, model: str | None) -> SciModel:
         raise ModelMismatchError(
             f"stream was made by codec weights {header['codec_sha256'][:12]}... (model '{header['model']}'), "
             f"but the available '{sm.name}' weights are {sm.checksum[:12]}...: decode with the same weights")
+    if header.get("fem_sha256") != sm.perception.checksum:
+        raise ModelMismatchError(
+            f"stream's features come from perception weights {str(header.get('fem_sha256'))[:12]}..., the "
+            f"installed ones are {sm.perception.checksum[:12]}...: decode with the same FEM/FAM weights")
     if header["channels"] != sm.codec.config.channels:
         raise ModelMismatchError("stream has a different number of feature channels than the codec")
     return sm
@@ -222,13 +240,11 @@ def iter_decode(path: str | Path, model: str | None = None
         if reader.num_chunks != -(-total // gop):
             raise ContainerError(f"{Path(path).name}: {reader.num_chunks} chunks for {total} maps "
                                  f"of GOP {gop} (damaged or truncated)")
-        fh, fw = -(-hd["height"] // 2), -(-hd["width"] // 2)
+        s = sm.perception.scale
+        fh, fw = -(-hd["height"] // s), -(-hd["width"] // s)
         for i, payload in enumerate(reader.iter_chunks()):
-            out = sm.codec.decompress(payload)
+            out = sm.codec.decompress(payload, expect=(min(gop, total - i * gop), fh, fw))
             x_hat = out["x_hat"]
-            n_expect = min(gop, total - i * gop)
-            if x_hat.shape[0] != n_expect or tuple(x_hat.shape[-2:]) != (fh, fw):
-                raise ContainerError(f"{Path(path).name}: chunk {i} does not match the header")
             if out["quality"] != quality_index(hd["quality"]):
                 raise ContainerError(f"{Path(path).name}: chunk {i} quality does not match the header")
             yield i * gop, x_hat, out["flows"]

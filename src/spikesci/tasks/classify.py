@@ -167,6 +167,8 @@ def decode_task(features, header: dict | None = None, model_name: str | None = N
     For spikesci.sci.register_task("classify", lambda sm, f, flows, hd: decode_task(f, hd)).
     """
     name = model_name or (header or {}).get("classify_model") or DEFAULT_MODEL
+    if not name.endswith(("-coded", ".pt")) and f"{name}-coded" in available_models():
+        name = f"{name}-coded"  # the head fine-tuned on decoded features (stage 3) reads them best
     classifier = load_classifier(name)
     label, probs = classifier.predict_features(features)
     return {

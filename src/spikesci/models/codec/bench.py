@@ -27,7 +27,7 @@ REDS = Path(__file__).resolve().parents[5] / "shared" / "data" / "spike-reds"
 def _sim_items(quick: bool) -> list[dict]:
     from spikesci.simulate.scenes import make_scene, preset
 
-    h, w, seeds = (96, 128, [0]) if quick else (160, 256, [0, 1])
+    h, w, seeds = (96, 128, [0]) if quick else (128, 192, [0, 1])
     items = []
     for kind in ("slow", "fast"):
         for s in seeds:

@@ -128,8 +128,10 @@ class FeatureCodec(nn.Module):
         return payload, self._result(outs, flows, h, w, bits)
 
     @torch.no_grad()
-    def decompress(self, payload: bytes) -> dict:
-        """Inverse of `compress`: dict(x_hat (N, C, h, w), flows (N-1, 2, h, w)) exact float64, quality."""
+    def decompress(self, payload: bytes, expect: tuple[int, int, int] | None = None) -> dict:
+        """Inverse of `compress`: dict(x_hat (N, C, h, w), flows (N-1, 2, h, w)) exact float64, quality.
+
+        `expect` = (maps, h, w) from the container header: checked before any decoding work."""
         import constriction
 
         if len(payload) < _GOP_HEAD.size or (len(payload) - _GOP_HEAD.size) % 4:
@@ -138,6 +140,9 @@ class FeatureCodec(nn.Module):
         bad_size = not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE)
         if tag != GOP_TAG or c != self.config.channels or n < 1 or bad_size:
             raise ContainerError("feature stream chunk header is damaged or made by another model")
+        if expect is not None and (n, h, w) != tuple(expect):
+            raise ContainerError(f"feature stream chunk holds {n} maps of {h}x{w}, the header says "
+                                 f"{expect[0]} of {expect[1]}x{expect[2]}")
         quality = self._check_quality(quality)
         self._ensure_exported()
         words = np.frombuffer(payload, dtype="<u4", offset=_GOP_HEAD.size).astype(np.uint32)

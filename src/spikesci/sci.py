@@ -157,8 +157,9 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     header = {
         "format": "sci", "height": int(h), "width": int(w), "frames": int(t_len), "window": per.window,
         "lookback": per.lookback, "stride": per.stride, "quality": int(quality), "model": sm.name,
-        "codec_sha256": sm.checksum, "fem_sha256": per.checksum, "gop": int(gop), "maps": int(len(frames)),
-        "map_frames": [int(f) for f in frames], "channels": sm.codec.config.channels,
+        "codec_sha256": sm.checksum, "perception_sha256": per.checksum, "gop": int(gop),
+        "maps": int(len(frames)), "map_frames": [int(f) for f in frames],
+        "channels": sm.codec.config.channels,
     }
     t0 = time.time()
     path = Path(path)
@@ -221,9 +222,10 @@ def _model_for(header: dict, model: str | None) -> SciModel:
         raise ModelMismatchError(
             f"stream was made by codec weights {header['codec_sha256'][:12]}... (model '{header['model']}'), "
             f"but the available '{sm.name}' weights are {sm.checksum[:12]}...: decode with the same weights")
-    if header.get("fem_sha256") != sm.perception.checksum:
+    made = str(header.get("perception_sha256"))
+    if made != sm.perception.checksum:
         raise ModelMismatchError(
-            f"stream's features come from perception weights {str(header.get('fem_sha256'))[:12]}..., the "
+            f"stream's features come from perception weights {made[:12]}..., the "
             f"installed ones are {sm.perception.checksum[:12]}...: decode with the same FEM/FAM weights")
     if header["channels"] != sm.codec.config.channels:
         raise ModelMismatchError("stream has a different number of feature channels than the codec")

@@ -70,12 +70,18 @@ class FemSource:
 
 
 def _perception_key(perception) -> str:
-    """A short checksum of the FEM's weights, so cached features of other weights are never reused."""
-    for attr in ("checksum", "sha256", "weights_sha256"):
-        value = getattr(perception, attr, None)
-        if isinstance(value, str) and value:
-            return value[:12]
-    module = getattr(perception, "fem", None) or getattr(perception, "extractor", None) or perception
+    """A short checksum of the FEM's weights alone (the FAM does not touch the features), so cached
+    features and trained heads follow the FEM: the shipped file's SHA-256, else a hash of its tensors."""
+    try:
+        from spikesci.models.zoo import read_manifest
+
+        entry = read_manifest().get("models", {}).get(getattr(perception, "name", ""), {})
+        digest = entry.get("sha256", {}).get(entry.get("files", {}).get("fem", ""))
+        if digest:
+            return digest[:12]
+    except SpikeSciError:
+        pass
+    module = getattr(perception, "fem", None) or perception
     h = hashlib.sha256()
     if isinstance(module, torch.nn.Module):
         for k, v in sorted(module.state_dict().items()):

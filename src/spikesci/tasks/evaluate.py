@@ -167,7 +167,7 @@ def evaluate_dataset(
     main, base = _heads(model or name)
     folder = getattr(test, "folder", None)
     start = time.time()
-    feats = compute_features(test, _source_of(main), folder, progress, limit=n)
+    feats = compute_features(test, _source(main), folder, progress, limit=n)
     probs = _batch_predict(main, feats)
     raw_seconds = time.time() - start
     pred = probs.argmax(1)
@@ -183,7 +183,7 @@ def evaluate_dataset(
         "points": [],
     }
     if base is not None:
-        bfeats = compute_features(test, _source_of(base), folder, progress, limit=n)
+        bfeats = compute_features(test, _source(base), folder, progress, limit=n)
         result["baseline"] = {
             "method": f"same head on one TFP image ({base.meta['source']})",
             "accuracy": float(np.mean(_batch_predict(base, bfeats).argmax(1) == labels)),
@@ -226,8 +226,6 @@ def _source(classifier):
 
     return _source(classifier.meta["source"], classifier.meta.get("source_key"))
 
-
-_source_of = _source
 
 
 def format_tables(result: dict) -> str:

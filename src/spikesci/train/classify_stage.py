@@ -134,17 +134,14 @@ def decoded_features(
     return out, total
 
 
-def _coded_mix(feats: torch.Tensor, codec, progress: bool, cache: Path | None = None) -> torch.Tensor:
-    """Clip i decoded at quality index i mod Q (Q = the codec's qualities); cached at `cache` if given."""
-    if cache is not None and cache.is_file():
-        return torch.load(cache, weights_only=True)
+def _coded_mix(feats: torch.Tensor, codec, progress: bool) -> torch.Tensor:
+    """Clip i decoded at quality index i mod Q (Q = the codec's qualities). Not cached on purpose: decoded
+    features depend on the codec's code as well as its weights, and a stale cache silently misleads."""
     out = torch.empty_like(feats)
     q_of = torch.arange(len(feats)) % codec.config.qualities
     for q in range(codec.config.qualities):
         idx = torch.nonzero(q_of == q).flatten()
         out[idx] = decoded_features(feats[idx], codec, q, progress)[0]
-    if cache is not None:
-        torch.save(out, cache)
     return out
 
 
@@ -171,11 +168,9 @@ def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=
     ds, xtr, ytr = split_features(cfg.dataset, "train", source, cfg.cache, progress)
     _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
     # every clip goes through the codec once, at quality (index mod qualities): all rates, a quarter the time
-    folder = getattr(ds, "folder", None)
-    tag = f"coded-{model.checksum[:12]}-{source.key}"
-    x_all = torch.cat([xtr, _coded_mix(xtr, model.codec, progress, folder and folder / f"{tag}-train.pt")])
+    x_all = torch.cat([xtr, _coded_mix(xtr, model.codec, progress)])
     y_all = torch.cat([ytr, ytr])
-    xv_all, yv_all = _coded_mix(xva, model.codec, progress, folder and folder / f"{tag}-val.pt"), yva
+    xv_all, yv_all = _coded_mix(xva, model.codec, progress), yva
     result = fit(head, (x_all, y_all), (xv_all, yv_all), cfg, progress, log)
     _, xte, yte = split_features(cfg.dataset, "test", source, cfg.cache, progress)
     meta = dict(meta2)

@@ -227,7 +227,6 @@ def _source(classifier):
     return _source(classifier.meta["source"], classifier.meta.get("source_key"))
 
 
-
 def format_tables(result: dict) -> str:
     """Plain-text tables: accuracy vs rate (Table VII) and the per-class report (Table VIII)."""
     lines = [

@@ -207,15 +207,17 @@ def run_stage(out: str | Path, steps: int | None = None, batch: int | None = Non
     if fem:
         from spikesci.train.loop import load_fem
 
-        fem_model, perception = load_fem(fem), "custom"
+        fem_model, perception, fem_sha = load_fem(fem), "custom", None
     else:
-        from spikesci.models.zoo import DEFAULT_MODEL, load_perception
+        from spikesci.models.zoo import DEFAULT_MODEL, load_perception, read_manifest
 
         fem_model, perception = load_perception().fem, DEFAULT_MODEL
+        entry = read_manifest()["models"][DEFAULT_MODEL]
+        fem_sha = entry["sha256"][entry["files"]["fem"]]
     t0 = time.time()
     codec = train_codec(cfg, out, FemSource(bank, fem_model), init=init, resume=resume, progress=progress)
-    meta = {"perception": perception, "steps": cfg.steps, "seconds": round(time.time() - t0, 1),
-            "data": asdict(mix), "config": cfg.to_dict()}
+    meta = {"perception": perception, "fem_sha256": fem_sha, "steps": cfg.steps,
+            "seconds": round(time.time() - t0, 1), "data": asdict(mix), "config": cfg.to_dict()}
     sha = codec.save(out / "codec.pt", meta)
     return {"out": str(out / "codec.pt"), "sha256": sha, "seconds": meta["seconds"]}
 

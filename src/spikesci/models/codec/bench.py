@@ -184,6 +184,9 @@ def plot(groups: dict, path: str | Path) -> None:
         for name, c in (("archive_bpp", "tab:green"), ("xz_bpp", "tab:red")):
             ax.axvline(d[name], ls="-.", c=c, label=f"lossless {name[:-4]} ({d[name]:.3f} bpp)")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FormatStrFormatter("%g"))
+        ax.set_xticks([0.01, 0.03, 0.1, 0.3, 1.0])
         ax.set_xlabel("bits per spike-pixel (file size)")
         ax.set_ylabel("PSNR of reconstruction (dB)")
         ax.set_title(g)

@@ -27,7 +27,8 @@ COMMAND_MODULES = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="spikesci", description="Spike Coding for Intelligence: compress spike-camera streams for machines."
+        prog="spikesci",
+        description="Spike Coding for Intelligence: compress spike-camera streams for machines.",
     )
     from spikesci import __version__
 
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: errors become one clear line on stderr and a non-zero exit (SPIKESCI_DEBUG=1 for a traceback)."""
+    """Entry point: errors become one line on stderr and a non-zero exit (SPIKESCI_DEBUG=1: traceback)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

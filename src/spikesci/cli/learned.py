@@ -10,7 +10,7 @@ from pathlib import Path
 
 from spikesci.errors import SpikeSciError
 
-STAGES = ("fem", "fam", "all")
+STAGES = ("fem", "fam", "all", "codec")
 
 
 def register(commands, bench) -> None:
@@ -21,7 +21,7 @@ def register(commands, bench) -> None:
 def register_train(commands) -> None:
     from spikesci.train.config import ABLATIONS
 
-    p = commands.add_parser("train", help="train the learned perception (stage fem, fam or all)",
+    p = commands.add_parser("train", help="train the learned models (stage fem, fam, all, codec)",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--stage", choices=STAGES, default="all")
     p.add_argument("--out", required=True, help="output folder (weights, checkpoints, config.json, logs)")
@@ -80,6 +80,13 @@ def build_config(args):
 
 
 def run_train(args) -> int:
+    if args.stage == "codec":  # stage 3 (paper Fig. 7c): the feature codec on the frozen shipped FEM
+        from spikesci.train.codec_stage import run_stage
+
+        summary = run_stage(args.out, args.steps, args.batch, args.crop, args.lr, args.seed, args.threads,
+                            args.cache, args.resume, args.fem, None, args.scenes, not args.no_progress)
+        print(json.dumps(summary, default=str))
+        return 0
     from spikesci.train.loop import train
 
     cfg = build_config(args)

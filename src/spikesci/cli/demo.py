@@ -14,7 +14,7 @@ def register(commands, bench) -> None:
         "beside the ground truth. Files in --out are overwritten.")
     p.add_argument("--out", default="demo_out", help="folder for demo.dat/.png/.json (demo_out)")
     p.add_argument("--image", default="camera", help="bundled image (camera)")
-    p.add_argument("--frames", type=int, default=128, help="spike frames (128)")
+    p.add_argument("--frames", type=int, default=160, help="spike frames (160)")
     p.add_argument("--motion", choices=("none", "slow", "fast"), default="slow", help="motion (slow)")
     p.add_argument("--seed", type=int, default=0, help="random seed (0)")
     p.set_defaults(func=run)

@@ -163,7 +163,9 @@ def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=
     head, meta2 = head_from_state(state), state["meta"]
     model = sci.load_model(cfg.codec)
     source = get_source(cfg.source)
-    if getattr(model.perception, "checksum", "")[:12] not in source.key:
+    from spikesci.tasks.features import _perception_key
+
+    if f"fem-{_perception_key(model.perception)}" != source.key:
         raise ValueError("the codec was trained on another FEM than the head's features")
     ds, xtr, ytr = split_features(cfg.dataset, "train", source, cfg.cache, progress)
     _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)

@@ -378,3 +378,13 @@ def _reconstruct(sm: SciModel, features: torch.Tensor, flows: list, header: dict
 
 
 register_task("reconstruct", _reconstruct)
+
+
+def _classify(sm: SciModel, features: torch.Tensor, flows: list, header: dict) -> dict:
+    """`decode --task classify`: the classification head on the decoded features (no images rebuilt)."""
+    from spikesci.tasks.classify import decode_task
+
+    return decode_task(features, header)
+
+
+register_task("classify", _classify)

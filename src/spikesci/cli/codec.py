@@ -181,6 +181,8 @@ def run_decode(args: argparse.Namespace) -> int:
         print_json(summary)
     else:
         print(f"{out}: {summary['maps']} maps decoded ({args.task})")
+        if "label" in summary:
+            print(f"label {summary['label']} ({summary.get('label_name', '')}) by {summary.get('model', '')}")
     return 0
 
 

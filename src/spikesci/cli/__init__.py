@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spikesci: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error worth a message
+        sys.stderr.close()
+        return 141
     except Exception as exc:  # noqa: BLE001 - the CLI's contract is one line, never a traceback
         if os.environ.get("SPIKESCI_DEBUG"):
             raise

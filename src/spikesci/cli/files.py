@@ -109,7 +109,46 @@ def spike_file_info(path: str | Path, height: int = 250, width: int = 400,
     }
 
 
+def stream_file_info(path: str | Path) -> dict:
+    """Facts about a `.spkz` archive (spikes decoded chunk by chunk for the firing rate) or a `.sci` stream
+    (header only: a feature stream has no spikes to count, so `firing_rate` is None)."""
+    path = Path(path)
+    size = path.stat().st_size if path.is_file() else 0
+    if path.suffix.lower() == ".spkz":
+        from spikesci.lossless import archive_info, unpack_spikes
+
+        info = archive_info(path)
+        t, h, w, step = info["frames"], info["height"], info["width"], max(1, info["chunk_frames"])
+        spikes = sum(int(unpack_spikes(path, frames=(a, min(t, a + step))).sum(dtype=np.int64))
+                     for a in range(0, t, step))
+        rate = spikes / max(1, t * h * w)
+        fmt = "spkz (lossless archive)"
+    else:
+        from spikesci.io.container import ContainerReader
+        from spikesci.sci import KIND, MAGIC, VERSION, read_header
+
+        with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
+            hd = read_header(reader)
+            chunks = reader.num_chunks  # checks the chunk index too, so a truncated stream is refused here
+        t, h, w = hd["frames"], hd["height"], hd["width"]
+        info = {k: hd[k] for k in ("quality", "model", "stride", "maps", "gop")} | {"chunks": chunks}
+        spikes, rate, fmt = None, None, "sci (learned feature stream)"
+    return {"file": str(path), "format": fmt, "frames": t, "height": h, "width": w, "bytes": size,
+            "spikes": spikes, "firing_rate": rate, "bits_per_spike_pixel": 8 * size / max(1, t * h * w),
+            **{k: v for k, v in info.items() if k not in ("frames", "height", "width", "bytes")}}
+
+
 def run_info(args: argparse.Namespace) -> int:
+    if Path(args.file).suffix.lower() in (".spkz", ".sci"):
+        info = stream_file_info(args.file)
+        if args.json:
+            print_json(info)
+        else:
+            print(f"{info['file']}: {info['format']}")
+            for key, value in info.items():
+                if key not in ("file", "format") and value is not None:
+                    print(f"  {key:<22}{value:.4f}" if isinstance(value, float) else f"  {key:<22}{value}")
+        return 0
     info = spike_file_info(args.file, args.height, args.width, args.white_rate)
     if args.json:
         print_json(info)

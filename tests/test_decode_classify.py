@@ -20,6 +20,10 @@ def test_decode_task_classify_prints_label_and_probabilities(tmp_path, capsys):
     probs = np.asarray(out["probabilities"])
     assert out["label"] == int(np.argmax(probs))
     assert abs(probs.sum() - 1) < 1e-4 and len(probs) == len(out["classes"])
+    # the form, with no output file: the answer is printed
+    assert main(["decode", str(sci), "--task", "classify", "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["label"] == out["label"] and again["probabilities"] == out["probabilities"]
 
 
 def test_decode_unknown_task_is_one_clear_error(tmp_path, capsys):

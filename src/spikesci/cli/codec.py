@@ -36,7 +36,8 @@ def register(commands, bench) -> None:
         "per feature map, frame_NNNNNN.png named by spike frame), OUT.png (the frame nearest --frame), "
         "OUT.npz (images, frames, features, flows) or OUT.mp4 (a video).")
     d.add_argument("input", help=".sci file")
-    d.add_argument("-o", "--output", required=True, help="folder, OUT.png, OUT.npz or OUT.mp4")
+    d.add_argument("-o", "--output", default=None,
+                   help="folder, OUT.png, OUT.npz or OUT.mp4 (needed for reconstruct; optional for classify)")
     d.add_argument("--task", default="reconstruct", help="reconstruct (default) or classify")
     d.add_argument("--frame", type=int, default=None, help="spike frame for a single PNG (nearest map)")
     d.add_argument("--model", default=None, help="codec .pt file (default: the one named in the stream)")
@@ -121,6 +122,13 @@ def run_decode(args: argparse.Namespace) -> int:
     from spikesci.sci import decode_file
 
     src = Path(args.input)
+    if args.output is None:  # a task without pictures (classify) may just print its answer
+        if args.task == "reconstruct":
+            raise SpikeSciError("decode --task reconstruct needs -o OUT (folder, OUT.png, OUT.npz or video)")
+        result = decode_file(src, task=args.task, model=args.model, flows=args.flows)
+        summary = {"input": str(src), "task": args.task, "maps": int(len(result.frames)),
+                   **{k: v for k, v in result.outputs.items() if isinstance(v, (int, float, str, list))}}
+        return _report(summary, args, src)
     out = Path(args.output)
     suffix = out.suffix.lower()
     if suffix not in (".png", ".npz", ".mp4", ".avi", ".mkv", ""):
@@ -177,12 +185,17 @@ def run_decode(args: argparse.Namespace) -> int:
             np.savez_compressed(out / "outputs.npz", **arrays)
         elif result.images is None:
             raise SpikeSciError(f"task '{args.task}' makes no images: write OUT.npz or a folder")
+    return _report(summary, args, out)
+
+
+def _report(summary: dict, args: argparse.Namespace, where: Path) -> int:
+    """Print the decode summary: JSON, or a line (plus the label of a classification)."""
     if args.json:
         print_json(summary)
-    else:
-        print(f"{out}: {summary['maps']} maps decoded ({args.task})")
-        if "label" in summary:
-            print(f"label {summary['label']} ({summary.get('label_name', '')}) by {summary.get('model', '')}")
+        return 0
+    print(f"{where}: {summary['maps']} maps decoded ({args.task})")
+    if "label" in summary:
+        print(f"label {summary['label']} ({summary.get('label_name', '')}) by {summary.get('model', '')}")
     return 0
 
 

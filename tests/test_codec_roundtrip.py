@@ -133,3 +133,27 @@ def test_cross_thread_determinism(tiny, tmp_path):
     (dec1,) = _run(tmp_path, 1, model, f"dec={b}")
     assert dec1 == enc2
     assert a.stat().st_size > 100
+
+
+def test_extra_residual_level_on_top_quality(tiny, tmp_path):
+    """A coding level beyond the learned qualities reuses the top latents with a finer residual step: more
+    bytes, closer maps, exact round trip; the learned levels' bytes do not change; out of range refused."""
+    path, _ = tiny
+    codec = FeatureCodec.load(path)
+    feats = moving_features(seed=5) / 3  # residuals stay inside the symbol range (+-127 steps)
+    top = TINY.qualities - 1
+    before = [codec.compress(feats, q)[0] for q in range(TINY.qualities)]
+    codec.residual_steps = list(codec.residual_steps) + [codec.residual_steps[-1] / 2]
+    assert codec.levels == TINY.qualities + 1
+    codec.save(tmp_path / "five.pt")
+    again = FeatureCodec.load(tmp_path / "five.pt")
+    assert again.levels == TINY.qualities + 1
+    assert [again.compress(feats, q)[0] for q in range(TINY.qualities)] == before
+    payload, enc = again.compress(feats, top + 1)
+    dec = again.decompress(payload)
+    assert dec["quality"] == top + 1 and torch.equal(dec["x_hat"], enc["x_hat"])
+    assert len(payload) > len(before[top])
+    err = [float(((codec.compress(feats, q)[1]["x_hat"] - feats) ** 2).mean()) for q in (top, top + 1)]
+    assert err[1] < err[0]
+    with pytest.raises(ModelMismatchError):
+        again.compress(feats, top + 2)

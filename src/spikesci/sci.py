@@ -31,7 +31,7 @@ from spikesci.models.codec import FeatureCodec
 MAGIC = b"SCI\x00"
 VERSION = 1
 KIND = ".sci feature stream"
-QUALITIES = [1, 2, 3, 4]
+QUALITIES = [1, 2, 3, 4, 5]
 DEFAULT_QUALITY = 3
 DEFAULT_GOP = 8
 DEFAULT_CODEC = "sci"
@@ -114,14 +114,35 @@ def _load_model(name: str) -> SciModel:
                 f"codec '{name}' was trained on FEM weights {want[:12]}..., but the installed '{pname}' FEM "
                 f"is {got[:12]}...: retrain the codec (spikesci train --stage codec) or install matching "
                 "weights")
-    fam = perception.fam
-    if "fam_state" in codec.meta:
-        import copy
+    return SciModel(name, codec, perception, _coded_fam(name, codec, perception))
 
+
+def _coded_fam(name: str, codec: FeatureCodec, perception) -> torch.nn.Module:
+    """The FAM fine-tuned on this codec's decoded maps (stage 3, `spikesci train --stage codec-fam`) when the
+    codec manifest lists one for this very codec, else the perception's stage-2 FAM."""
+    import copy
+
+    from spikesci.models.zoo import WEIGHTS_DIR, sha256_file
+
+    if "fam_state" in codec.meta:  # a FAM saved inside a codec file (train_codec with fam=...)
         fam = copy.deepcopy(perception.fam)
         fam.load_state_dict(codec.meta["fam_state"])
-        fam.eval()
-    return SciModel(name, codec, perception, fam)
+        return fam.eval()
+    entry = _codec_manifest().get("models", {}).get(name, {}) if codec.sha256 else {}
+    if not entry.get("fam_file") or entry.get("sha256") != codec.sha256:
+        return perception.fam
+    path = WEIGHTS_DIR / entry["fam_file"]
+    if not path.exists() or sha256_file(path) != entry.get("fam_sha256"):
+        raise ModelMismatchError(f"{path}: the codec's fine-tuned FAM is missing or does not match "
+                                 "the manifest")
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    if blob.get("codec_sha256") != codec.sha256:
+        raise ModelMismatchError(f"{path} was fine-tuned on another codec than '{name}'")
+    fam = copy.deepcopy(perception.fam)
+    fam.load_state_dict(blob["state"])
+    for p in fam.parameters():
+        p.requires_grad_(False)
+    return fam.eval()
 
 
 def quality_index(quality: int) -> int:

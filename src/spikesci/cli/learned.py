@@ -10,7 +10,7 @@ from pathlib import Path
 
 from spikesci.errors import SpikeSciError
 
-STAGES = ("fem", "fam", "all", "codec")
+STAGES = ("fem", "fam", "all", "codec", "codec-fam")
 
 
 def register(commands, bench) -> None:
@@ -21,7 +21,7 @@ def register(commands, bench) -> None:
 def register_train(commands) -> None:
     from spikesci.train.config import ABLATIONS
 
-    p = commands.add_parser("train", help="train the learned models (stage fem, fam, all, codec)",
+    p = commands.add_parser("train", help="train the learned models (stage fem, fam, all, codec, codec-fam)",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--stage", choices=STAGES, default="all")
     p.add_argument("--out", required=True, help="output folder (weights, checkpoints, config.json, logs)")
@@ -85,6 +85,18 @@ def run_train(args) -> int:
 
         summary = run_stage(args.out, args.steps, args.batch, args.crop, args.lr, args.seed, args.threads,
                             args.cache, args.resume, args.fem, None, args.scenes, not args.no_progress)
+        print(json.dumps(summary, default=str))
+        return 0
+    if args.stage == "codec-fam":  # stage 3, cloud side: the FAM fine-tuned on the codec's decoded maps
+        from spikesci.train.fam_coded import FamCodedConfig, run
+
+        cfg = FamCodedConfig(seed=args.seed)
+        for name in ("steps", "crop", "lr", "threads", "scenes"):
+            if getattr(args, name) is not None:
+                cfg = replace(cfg, **{name: getattr(args, name)})
+        if args.batch is not None:
+            cfg = replace(cfg, batch=args.batch)
+        summary = run(args.out, cfg, cache=args.cache, progress=not args.no_progress)
         print(json.dumps(summary, default=str))
         return 0
     from spikesci.train.loop import train

@@ -39,6 +39,7 @@ class ClassifyTrainConfig:
     cache: str | None = None
     codec: str | None = None  # stage 3: fine-tune on features decoded by this codec model ("sci")
     init: str | None = None  # stage 3: the stage-2 checkpoint to start from
+    coded: str = "mix"  # stage 3: "mix" = each clip at one quality (i mod Q); "all" = at every quality
 
 
 def train_step(
@@ -138,11 +139,16 @@ def _coded_mix(feats: torch.Tensor, codec, progress: bool) -> torch.Tensor:
     """Clip i decoded at quality index i mod Q (Q = the codec's qualities). Not cached on purpose: decoded
     features depend on the codec's code as well as its weights, and a stale cache silently misleads."""
     out = torch.empty_like(feats)
-    q_of = torch.arange(len(feats)) % codec.config.qualities
-    for q in range(codec.config.qualities):
+    q_of = torch.arange(len(feats)) % codec.levels
+    for q in range(codec.levels):
         idx = torch.nonzero(q_of == q).flatten()
         out[idx] = decoded_features(feats[idx], codec, q, progress)[0]
     return out
+
+
+def _coded_all(feats: torch.Tensor, codec, progress: bool) -> torch.Tensor:
+    """Every clip decoded at every quality, concatenated quality by quality (Q times the clips)."""
+    return torch.cat([decoded_features(feats, codec, q, progress)[0] for q in range(codec.levels)])
 
 
 def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=None):
@@ -169,10 +175,17 @@ def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=
         raise ValueError("the codec was trained on another FEM than the head's features")
     ds, xtr, ytr = split_features(cfg.dataset, "train", source, cfg.cache, progress)
     _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
-    # every clip goes through the codec once, at quality (index mod qualities): all rates, a quarter the time
-    x_all = torch.cat([xtr, _coded_mix(xtr, model.codec, progress)])
-    y_all = torch.cat([ytr, ytr])
-    xv_all, yv_all = _coded_mix(xva, model.codec, progress), yva
+    if cfg.coded not in ("mix", "all"):
+        raise ValueError(f"coded must be 'mix' or 'all', got {cfg.coded!r}")
+    if cfg.coded == "all":  # every rate for every clip: the lowest rates get as many examples as raw
+        q = model.codec.levels
+        x_all = torch.cat([xtr, _coded_all(xtr, model.codec, progress)])
+        y_all = ytr.repeat(q + 1)
+        xv_all, yv_all = _coded_all(xva, model.codec, progress), yva.repeat(q)
+    else:  # every clip through the codec once, at quality (index mod qualities): all rates, less time
+        x_all = torch.cat([xtr, _coded_mix(xtr, model.codec, progress)])
+        y_all = torch.cat([ytr, ytr])
+        xv_all, yv_all = _coded_mix(xva, model.codec, progress), yva
     result = fit(head, (x_all, y_all), (xv_all, yv_all), cfg, progress, log)
     _, xte, yte = split_features(cfg.dataset, "test", source, cfg.cache, progress)
     meta = dict(meta2)

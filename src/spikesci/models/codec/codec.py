@@ -91,9 +91,19 @@ class FeatureCodec(nn.Module):
         return {"x_hat": x_hat, "flows": flow_t, "bits": bits, "mv_err": mv_err}
 
     # -- real coding ---------------------------------------------------------------------------------
+    @property
+    def levels(self) -> int:
+        """Rate points of real coding: the learned qualities, then any extra residual-refinement levels on top
+        of the highest learned one (one residual step per level, `residual_steps`)."""
+        return len(self.residual_steps)
+
+    def _latent(self, quality: int) -> int:
+        """The learned quality a coding level uses for its latents (extra levels reuse the highest)."""
+        return min(quality, self.config.qualities - 1)
+
     def _check_quality(self, quality: int) -> int:
-        if not 0 <= int(quality) < self.config.qualities:
-            raise ModelMismatchError(f"quality index {quality} out of range 0..{self.config.qualities - 1}")
+        if not 0 <= int(quality) < self.levels:
+            raise ModelMismatchError(f"quality index {quality} out of range 0..{self.levels - 1}")
         return int(quality)
 
     @torch.no_grad()
@@ -110,13 +120,14 @@ class FeatureCodec(nn.Module):
         xp = self._pad(feats.float())
         enc = constriction.stream.queue.RangeEncoder()
         step = self.residual_steps[quality]
-        x_hat, bits = self.intra.compress(xp[:1], quality, enc, self.tables)
+        lq = self._latent(quality)
+        x_hat, bits = self.intra.compress(xp[:1], lq, enc, self.tables)
         if step > 0:
             x_hat, b = encode_residual(xp[:1], x_hat, step, h, w, enc, self.tables)
             bits += b
         outs, flows = [x_hat], []
         for k in range(1, n):
-            x_hat, v_hat, warped, b = self.inter.compress(xp[k:k + 1], x_hat, quality, enc, self.tables)
+            x_hat, v_hat, warped, b = self.inter.compress(xp[k:k + 1], x_hat, lq, enc, self.tables)
             bits += b
             if step > 0:
                 x_hat, b = encode_residual(xp[k:k + 1], x_hat, step, h, w, enc, self.tables)
@@ -151,12 +162,13 @@ class FeatureCodec(nn.Module):
         try:
             dec = constriction.stream.queue.RangeDecoder(words)
             step = self.residual_steps[quality]
-            x_hat = self.intra.decompress(dec, shape, quality, self.tables)
+            lq = self._latent(quality)
+            x_hat = self.intra.decompress(dec, shape, lq, self.tables)
             if step > 0:
                 x_hat = decode_residual(x_hat, step, h, w, dec, self.tables)
             outs, flows = [x_hat], []
             for _ in range(1, n):
-                x_hat, v_hat, warped = self.inter.decompress(dec, x_hat, quality, self.tables)
+                x_hat, v_hat, warped = self.inter.decompress(dec, x_hat, lq, self.tables)
                 if step > 0:
                     x_hat = decode_residual(x_hat, step, h, w, dec, self.tables)
                 flows.append(self.fmvr(v_hat, x_hat, warped))
@@ -228,7 +240,7 @@ class FeatureCodec(nn.Module):
                 coder.z_index = blob["constants"][f"{i}.z_index"].long()
             model.tables = Tables(blob["tables"].double().numpy())
             steps = [float(v) for v in blob.get("residual_steps", [0.0] * model.config.qualities)]
-            if len(steps) != model.config.qualities or any(v < 0 for v in steps):
+            if len(steps) < model.config.qualities or len(steps) > 16 or any(v < 0 for v in steps):
                 raise ValueError("bad residual steps")
             model.residual_steps = steps
         except (ValueError, KeyError, RuntimeError, TypeError) as exc:

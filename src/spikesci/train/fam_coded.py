@@ -31,14 +31,14 @@ from tqdm import tqdm
 
 @dataclass(frozen=True)
 class FamCodedConfig:
-    samples: int = 640  # training windows; each is coded at every quality
-    val_samples: int = 48  # windows from scenes never drawn for training
+    samples: int = 1280  # training windows; each is coded at every quality
+    val_samples: int = 96  # windows from scenes never drawn for training
     val_scenes: int = 16  # the last scenes of the bank are kept for validation
     crop: int = 64  # image pixels (features are crop / 2)
-    steps: int = 1200
+    steps: int = 3000
     batch: int = 8
     lr: float = 2e-4
-    eval_every: int = 200
+    eval_every: int = 250
     scenes: int = 160  # SceneMix size (the codec's training scenes, seed 5)
     seed: int = 0
     threads: int = 1

@@ -84,3 +84,26 @@ def test_end_side_imports_no_cloud_code():
             "bad = [m for m in sys.modules if m in ('spikesci.models.analysis', 'spikesci.models.zoo')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_interval_rates_bit_registers_equal_counting():
+    """The packed-register path and the counting path give the same numbers, dark pixels and spikes at the
+    window edges included, on float and uint8 input."""
+    from spikesci.models.extract import interval_rates
+
+    g = torch.Generator().manual_seed(3)
+    x = (torch.rand(2, 46, 9, 11, generator=g) < torch.rand(1, 1, 9, 11, generator=g) * 0.5).float()
+    x[:, :, 0] = 0  # a dark row: fewer than 4 spikes
+    x[:, 39, 1] = 1  # a spike exactly at t
+    x[:, 40:, 2] = 0  # nothing ahead
+    ref = interval_rates(x, 39, counts=True)
+    assert torch.equal(interval_rates(x, 39), ref)
+    assert torch.equal(interval_rates(x.to(torch.uint8), 39), ref)
+
+
+def test_one_conv_for_both_banks_is_exact():
+    """FEM runs both pathways' binarized banks as one convolution; it must equal the banks run apart."""
+    fem = FEM(FEMConfig())
+    x = (torch.rand(2, fem.config.window, 12, 16) < 0.3).float()
+    vm, dm = fem._filter_both(x)
+    assert torch.equal(vm, fem.ventral.filters(x)) and torch.equal(dm, fem.dorsal.filters(x))

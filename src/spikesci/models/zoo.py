@@ -104,7 +104,7 @@ class Perception:
             idx = _mirror(idx, t_len)
             x = torch.from_numpy(np.asarray(spikes[idx.ravel()]).reshape(idx.shape + spikes.shape[1:]))
             with torch.no_grad():
-                out.append(self.fem(_pad_even(x.float())))
+                out.append(self.fem(_pad_even(x.float()) if (x.shape[-1] | x.shape[-2]) % 2 else x))
         feats = torch.cat(out) if out else torch.zeros(0, self.channels, 1, 1)
         return feats, frames
 

@@ -73,3 +73,24 @@ def test_shipped_codec_uses_its_fine_tuned_fam():
     assert sm.fam is not sm.perception.fam
     a, b = sm.fam.state_dict(), sm.perception.fam.state_dict()
     assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_stage_codec_fam_writes_weights(tmp_path, capsys):
+    """`spikesci train --stage codec-fam` on a tiny budget: weights keyed to the shipped codec, a log."""
+    import json
+
+    from spikesci import sci
+    from spikesci.cli import main as cli_main
+
+    try:
+        sm = sci.load_model()
+    except SpikeSciError:
+        pytest.skip("no shipped codec")
+    out = tmp_path / "run"
+    assert cli_main(["train", "--stage", "codec-fam", "--out", str(out), "--scenes", "17", "--samples", "2",
+                     "--steps", "2", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["codec_sha256"] == sm.checksum and len(summary["val_psnr_after"]) == sm.codec.levels
+    blob = torch.load(out / "fam-coded.pt", weights_only=True)
+    assert blob["codec_sha256"] == sm.checksum and blob["kind"] == "fam"
+    assert (out / "log-fam-coded.jsonl").read_text().strip()

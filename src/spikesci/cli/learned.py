@@ -35,6 +35,8 @@ def register_train(commands) -> None:
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--lap-weight", type=float, default=None, help="Laplacian constraint weight (0 = off)")
     p.add_argument("--scenes", type=int, default=None, help="training scenes to simulate (cached)")
+    p.add_argument("--samples", type=int, default=None,
+                   help="--stage codec-fam: training windows coded at every quality (default 1280)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default 2)")
     p.add_argument("--fam-preset", choices=("base", "lite"), default=None, help="FAM size (default base)")
     p.add_argument("--ablation", choices=ABLATIONS, default=None)
@@ -96,6 +98,10 @@ def run_train(args) -> int:
                 cfg = replace(cfg, **{name: getattr(args, name)})
         if args.batch is not None:
             cfg = replace(cfg, batch=args.batch)
+        if args.samples is not None:
+            val = max(2, min(cfg.val_samples, args.samples // 8))
+            cfg = replace(cfg, samples=args.samples, val_samples=val,
+                          eval_every=max(1, min(cfg.eval_every, cfg.steps)))
         summary = run(args.out, cfg, cache=args.cache, progress=not args.no_progress)
         print(json.dumps(summary, default=str))
         return 0

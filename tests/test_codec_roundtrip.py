@@ -157,3 +157,13 @@ def test_extra_residual_level_on_top_quality(tiny, tmp_path):
     assert err[1] < err[0]
     with pytest.raises(ModelMismatchError):
         again.compress(feats, top + 2)
+
+
+def test_end_side_compress_skips_fmvr_same_bytes(tiny):
+    """The camera side needs no refined vectors: compress(flows=False) writes the same bytes and maps."""
+    _, codec = tiny
+    feats = moving_features(seed=7)
+    payload, full = codec.compress(feats, 1)
+    payload2, lean = codec.compress(feats, 1, flows=False)
+    assert payload2 == payload and torch.equal(lean["x_hat"], full["x_hat"])
+    assert not lean["flows"].any()

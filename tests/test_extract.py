@@ -100,10 +100,3 @@ def test_interval_rates_bit_registers_equal_counting():
     assert torch.equal(interval_rates(x, 39), ref)
     assert torch.equal(interval_rates(x.to(torch.uint8), 39), ref)
 
-
-def test_one_conv_for_both_banks_is_exact():
-    """FEM runs both pathways' binarized banks as one convolution; it must equal the banks run apart."""
-    fem = FEM(FEMConfig())
-    x = (torch.rand(2, fem.config.window, 12, 16) < 0.3).float()
-    vm, dm = fem._filter_both(x)
-    assert torch.equal(vm, fem.ventral.filters(x)) and torch.equal(dm, fem.dorsal.filters(x))

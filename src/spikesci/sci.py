@@ -189,7 +189,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     with ContainerWriter(path, MAGIC, VERSION, header) as writer:
         for a in tqdm(range(0, len(frames), gop), desc="encode", disable=not progress):
             feats, _ = per.extract(spikes, frames[a:a + gop])
-            payload, _ = sm.codec.compress(feats, qi)
+            payload, _ = sm.codec.compress(feats, qi, flows=False)  # FMVR is cloud-side work
             writer.write_chunk(payload)
     seconds = time.time() - t0
     size = path.stat().st_size

@@ -154,10 +154,8 @@ class Pathway(nn.Module):
         self.attention = ScaleAttention(k, dim)
         self.project = nn.Sequential(nn.Conv2d(k * dim + 4 * extra, width, 1), nn.LeakyReLU(0.1))
 
-    def forward(self, spikes: torch.Tensor | None, extra: torch.Tensor | None = None,
-                maps: torch.Tensor | None = None) -> torch.Tensor:
-        """`maps`: this pathway's filter outputs when computed already (FEM runs both banks as one conv)."""
-        maps = self.filters(spikes) if maps is None else maps  # (B, K*c, H, W), grouped by sub-filter
+    def forward(self, spikes: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        maps = self.filters(spikes)  # (B, K*c, H, W), grouped by sub-filter
         tokens = F.pixel_unshuffle(maps, 2).contiguous(memory_format=torch.channels_last)  # (B, K*c*4, h, w)
         x = self.attention(tokens)
         if extra is not None:
@@ -202,23 +200,11 @@ class FEM(nn.Module):
             for layer in self.fusion:
                 v = v + layer(v)
             return self.head(v)
-        vm, dm = self._filter_both(spikes)
-        v = self.ventral(None, rates, maps=vm)
-        d = self.dorsal(None, maps=dm)
+        v = self.ventral(spikes, rates)
+        d = self.dorsal(spikes)
         for pfu in self.fusion:
             v, d = pfu(v, d)
         return self.head(torch.cat([v, d], dim=1))
-
-
-    def _filter_both(self, spikes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both pathways' binarized temporal banks as one 1x1 convolution over the whole window (one GEMM,
-        no copies of frame slices). Exact: on 0/1 spikes each output is a signed count times one magnitude
-        (|m| <= window), representable in float32, so the summation order cannot change it."""
-        banks = (self.ventral.filters, self.dorsal.filters)
-        window = spikes.shape[1]
-        weights = [F.pad(b.binary_weight(), (0, 0, 0, 0, b.lo, window - b.hi)) for b in banks]
-        out = F.conv2d(spikes, torch.cat(weights), torch.cat([b.bias for b in banks]))
-        return out.split([w.shape[0] for w in weights], dim=1)
 
 
 class LightHead(nn.Module):

@@ -83,7 +83,7 @@ def flops_per_pixel(sm, spikes: np.ndarray, frames: np.ndarray) -> dict:
         feats, _ = per.extract(spikes, frames[:n])
     fem = fc.get_total_flops() / n
     with FlopCounterMode(display=False) as fc:
-        payload, _ = codec.compress(feats, codec.levels - 1)
+        payload, _ = codec.compress(feats, codec.levels - 1, flows=False)  # what the end side runs
     enc = fc.get_total_flops() / n
     # block matching: per candidate ~3 ops per channel per pixel (coarse at 1/16 of the pixels, 81 candidates;
     # refinement 25 candidates at full feature resolution with bilinear warps ~8 ops per channel)

@@ -107,11 +107,14 @@ class FeatureCodec(nn.Module):
         return int(quality)
 
     @torch.no_grad()
-    def compress(self, feats: torch.Tensor, quality: int) -> tuple[bytes, dict]:
-        """feats (N, C, h, w) -> (payload bytes, dict(x_hat, flows exact float64, bits estimated))."""
+    def compress(self, feats: torch.Tensor, quality: int, flows: bool = True) -> tuple[bytes, dict]:
+        """feats (N, C, h, w) -> (payload bytes, dict(x_hat, flows exact float64, bits estimated)).
+
+        `flows=False`: skip FMVR (the end side never needs refined vectors; they are a cloud-side product and
+        do not feed the references), so the returned flows are zeros; the bytes are the same."""
         import constriction
 
-        quality = self._check_quality(quality)
+        quality, want_flows = self._check_quality(quality), flows
         self._ensure_exported()
         n, c, h, w = feats.shape
         if c != self.config.channels or not 1 <= n <= MAX_GOP or max(h, w) > MAX_SIDE:
@@ -132,7 +135,7 @@ class FeatureCodec(nn.Module):
             if step > 0:
                 x_hat, b = encode_residual(xp[k:k + 1], x_hat, step, h, w, enc, self.tables)
                 bits += b
-            flows.append(self.fmvr(v_hat, x_hat, warped))
+            flows.append(self.fmvr(v_hat, x_hat, warped) if want_flows else torch.zeros_like(v_hat))
             outs.append(x_hat)
         words = np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
         payload = _GOP_HEAD.pack(GOP_TAG, quality, n, c, h, w) + words

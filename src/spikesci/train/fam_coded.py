@@ -35,10 +35,10 @@ class FamCodedConfig:
     val_samples: int = 96  # windows from scenes never drawn for training
     val_scenes: int = 16  # the last scenes of the bank are kept for validation
     crop: int = 64  # image pixels (features are crop / 2)
-    steps: int = 3000
+    steps: int = 6000
     batch: int = 8
-    lr: float = 2e-4
-    eval_every: int = 250
+    lr: float = 3e-4
+    eval_every: int = 500
     scenes: int = 160  # SceneMix size (the codec's training scenes, seed 5)
     seed: int = 0
     threads: int = 1

@@ -78,3 +78,24 @@ def test_decoded_features_through_an_untrained_codec():
     assert decoded.shape == x.shape and decoded.dtype == x.dtype and nbytes > 0
     again, nbytes2 = decoded_features(x, codec, 0, progress=False)
     assert torch.equal(decoded, again) and nbytes == nbytes2  # real coding is deterministic
+
+
+def test_compute_features_float32_is_exact_and_uncached(tmp_path):
+    """Stage 3 codes float32 maps, as `spikesci encode` does; the float16 cache is for the heads only."""
+    from spikesci.tasks.features import compute_features
+
+    class Clips:
+        split = "test"
+
+        def __len__(self):
+            return 2
+
+        def spikes(self, i):
+            return (np.random.default_rng(i).random((30, 8, 10)) < 0.3).astype(np.uint8)
+
+    src = TfpSource(maps=2, window=7)
+    exact = compute_features(Clips(), src, tmp_path, progress=False, dtype=torch.float32)
+    assert exact.dtype == torch.float32 and not list(tmp_path.iterdir())
+    assert torch.equal(exact[1], src(Clips().spikes(1)))
+    cached = compute_features(Clips(), src, tmp_path, progress=False)
+    assert cached.dtype == torch.float16 and len(list(tmp_path.iterdir())) == 1

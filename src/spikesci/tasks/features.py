@@ -117,8 +117,12 @@ def compute_features(
     cache_dir: str | os.PathLike | None = None,
     progress: bool = True,
     limit: int | None = None,
+    dtype: torch.dtype = torch.float16,
 ) -> torch.Tensor:
-    """Features (len, N, C, h, w) float16 of every clip of a split, cached in `cache_dir` when given."""
+    """Features (len, N, C, h, w) of every clip of a split, cached in `cache_dir` when given (float16: the
+    heads do not notice; the codec does, at low rates, so stage 3 asks for float32 without a cache)."""
+    if dtype != torch.float16:
+        cache_dir = None
     from tqdm import tqdm
 
     n = len(dataset) if limit is None else min(limit, len(dataset))
@@ -131,8 +135,8 @@ def compute_features(
     for i in tqdm(range(n), desc=f"{source.name} features", unit="clip", disable=not progress, leave=False):
         f = source(dataset.spikes(i))
         if out is None:
-            out = torch.empty((n,) + tuple(f.shape), dtype=torch.float16)
-        out[i] = f.to(torch.float16)
+            out = torch.empty((n,) + tuple(f.shape), dtype=dtype)
+        out[i] = f.to(dtype)
     if out is None:
         raise SpikeSciError("no clips to compute features of")
     if path is not None:

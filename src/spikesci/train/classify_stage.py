@@ -40,6 +40,7 @@ class ClassifyTrainConfig:
     codec: str | None = None  # stage 3: fine-tune on features decoded by this codec model ("sci")
     init: str | None = None  # stage 3: the stage-2 checkpoint to start from
     coded: str = "mix"  # stage 3: "mix" = each clip at one quality (i mod Q); "all" = at every quality
+    exact_features: int = 0  # stage 3: 1 = code float32 maps as `encode` does (not the float16 feature cache)
 
 
 def train_step(
@@ -151,6 +152,12 @@ def _coded_all(feats: torch.Tensor, codec, progress: bool) -> torch.Tensor:
     return torch.cat([decoded_features(feats, codec, q, progress)[0] for q in range(codec.levels)])
 
 
+def _load_split(cfg: ClassifyTrainConfig, split: str, progress: bool):
+    from spikesci.data.classify import load_dataset
+
+    return load_dataset(cfg.dataset, split, cache=cfg.cache, progress=progress)
+
+
 def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=None):
     """Stage 3 (Fig. 7c): the stage-2 head fine-tuned on raw features plus decoded ones (every quality).
 
@@ -177,15 +184,24 @@ def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=
     _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
     if cfg.coded not in ("mix", "all"):
         raise ValueError(f"coded must be 'mix' or 'all', got {cfg.coded!r}")
+    if cfg.exact_features:  # code what `spikesci encode` codes: float32 maps, not the float16 cache
+        from spikesci.tasks.features import compute_features
+
+        xtr_c = compute_features(ds, source, None, progress, dtype=torch.float32)
+        val_ds = _load_split(cfg, "val", progress)
+        xva_c = compute_features(val_ds, source, None, progress, dtype=torch.float32)
+        cast = torch.float32  # decoded maps sit on a 2^-10 grid that float16 cannot hold
+    else:  # the first release's recipe (kept so that its commands reproduce the shipped heads)
+        xtr_c, xva_c, cast = xtr, xva, xtr.dtype
     if cfg.coded == "all":  # every rate for every clip: the lowest rates get as many examples as raw
         q = model.codec.levels
-        x_all = torch.cat([xtr, _coded_all(xtr, model.codec, progress)])
+        x_all = torch.cat([xtr.to(cast), _coded_all(xtr_c, model.codec, progress).to(cast)])
         y_all = ytr.repeat(q + 1)
-        xv_all, yv_all = _coded_all(xva, model.codec, progress), yva.repeat(q)
+        xv_all, yv_all = _coded_all(xva_c, model.codec, progress), yva.repeat(q)
     else:  # every clip through the codec once, at quality (index mod qualities): all rates, less time
-        x_all = torch.cat([xtr, _coded_mix(xtr, model.codec, progress)])
+        x_all = torch.cat([xtr.to(cast), _coded_mix(xtr_c, model.codec, progress).to(cast)])
         y_all = torch.cat([ytr, ytr])
-        xv_all, yv_all = _coded_mix(xva, model.codec, progress), yva
+        xv_all, yv_all = _coded_mix(xva_c, model.codec, progress), yva
     result = fit(head, (x_all, y_all), (xv_all, yv_all), cfg, progress, log)
     _, xte, yte = split_features(cfg.dataset, "test", source, cfg.cache, progress)
     meta = dict(meta2)

@@ -94,3 +94,14 @@ def test_cli_stage_codec_fam_writes_weights(tmp_path, capsys):
     blob = torch.load(out / "fam-coded.pt", weights_only=True)
     assert blob["codec_sha256"] == sm.checksum and blob["kind"] == "fam"
     assert (out / "log-fam-coded.jsonl").read_text().strip()
+
+
+@pytest.mark.parametrize("change, match", [({"samples": 0}, "samples"), ({"scenes": 10}, "scenes"),
+                                           ({"crop": 20}, "crop"), ({"crop": 128}, "crop")])
+def test_bad_settings_refused_before_any_work(tmp_path, change, match):
+    from spikesci.errors import ConfigError
+    from spikesci.train.fam_coded import run
+
+    with pytest.raises(ConfigError, match=match):
+        run(tmp_path / "out", replace(FamCodedConfig(), **change), progress=False)
+    assert not (tmp_path / "out" / "cache").exists()

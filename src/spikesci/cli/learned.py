@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -110,7 +111,8 @@ def run_train(args) -> int:
     cfg = build_config(args)
     summary = train(cfg, args.out, resume=args.resume, fem_path=args.fem, cache=args.cache,
                     progress=not args.no_progress)
-    print(json.dumps(summary))
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun every rank gets here; one summary line
+        print(json.dumps(summary))
     return 0
 
 

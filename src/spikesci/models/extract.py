@@ -194,13 +194,11 @@ class FEM(nn.Module):
             raise ValueError("FEM needs even height and width (pad first)")
         rates = interval_rates(spikes, cfg.lookback) if cfg.intervals else None  # uint8 input welcome
         spikes = spikes.to(self.head.pw.weight.dtype)
-        rates = rates.to(spikes.dtype) if rates is not None else None
+        v = self.ventral(spikes, rates.to(spikes.dtype) if rates is not None else None)
         if self.dorsal is None:
-            v = self.ventral(spikes, rates)
             for layer in self.fusion:
                 v = v + layer(v)
             return self.head(v)
-        v = self.ventral(spikes, rates)
         d = self.dorsal(spikes)
         for pfu in self.fusion:
             v, d = pfu(v, d)

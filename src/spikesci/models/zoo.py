@@ -104,7 +104,7 @@ class Perception:
             idx = _mirror(idx, t_len)
             x = torch.from_numpy(np.asarray(spikes[idx.ravel()]).reshape(idx.shape + spikes.shape[1:]))
             with torch.no_grad():
-                out.append(self.fem(_pad_even(x.float()) if (x.shape[-1] | x.shape[-2]) % 2 else x))
+                out.append(self.fem(_pad_even(x)))
         feats = torch.cat(out) if out else torch.zeros(0, self.channels, 1, 1)
         return feats, frames
 
@@ -165,9 +165,10 @@ def _mirror(idx: np.ndarray, length: int) -> np.ndarray:
 
 
 def _pad_even(x: torch.Tensor) -> torch.Tensor:
-    """Replicate-pad height and width to even sizes (the FEM works on 2x2 blocks)."""
+    """Replicate-pad height and width to even sizes (the FEM works on 2x2 blocks). Even sizes pass through
+    untouched (uint8 spikes stay uint8: the FEM converts them itself); padding needs float."""
     ph, pw = x.shape[-2] % 2, x.shape[-1] % 2
-    return F.pad(x, (0, pw, 0, ph), mode="replicate") if ph or pw else x
+    return F.pad(x.float(), (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
 def build_perception(fem_blob: dict, fam_blob: dict, name: str = "custom", checksum: str = "") -> Perception:

@@ -152,12 +152,6 @@ def _coded_all(feats: torch.Tensor, codec, progress: bool) -> torch.Tensor:
     return torch.cat([decoded_features(feats, codec, q, progress)[0] for q in range(codec.levels)])
 
 
-def _load_split(cfg: ClassifyTrainConfig, split: str, progress: bool):
-    from spikesci.data.classify import load_dataset
-
-    return load_dataset(cfg.dataset, split, cache=cfg.cache, progress=progress)
-
-
 def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=None):
     """Stage 3 (Fig. 7c): the stage-2 head fine-tuned on raw features plus decoded ones (every quality).
 
@@ -181,14 +175,13 @@ def finetune_through_codec(cfg: ClassifyTrainConfig, progress: bool = True, log=
     if f"fem-{_perception_key(model.perception)}" != source.key:
         raise ValueError("the codec was trained on another FEM than the head's features")
     ds, xtr, ytr = split_features(cfg.dataset, "train", source, cfg.cache, progress)
-    _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
+    val_ds, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
     if cfg.coded not in ("mix", "all"):
         raise ValueError(f"coded must be 'mix' or 'all', got {cfg.coded!r}")
     if cfg.exact_features:  # code what `spikesci encode` codes: float32 maps, not the float16 cache
         from spikesci.tasks.features import compute_features
 
         xtr_c = compute_features(ds, source, None, progress, dtype=torch.float32)
-        val_ds = _load_split(cfg, "val", progress)
         xva_c = compute_features(val_ds, source, None, progress, dtype=torch.float32)
         cast = torch.float32  # decoded maps sit on a 2^-10 grid that float16 cannot hold
     else:  # the first release's recipe (kept so that its commands reproduce the shipped heads)

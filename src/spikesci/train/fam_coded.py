@@ -136,8 +136,17 @@ def run(out: str | Path, cfg: FamCodedConfig = FamCodedConfig(), model: str | No
     """Shipped (or given) codec + its perception -> OUT/fam-coded.pt and OUT/fam-coded.json (summary)."""
     from spikesci import sci
     from spikesci.data.recon import SceneBank, SceneMix, build_cache
+    from spikesci.errors import ConfigError
     from spikesci.train.loop import save_weights
 
+    for name in ("samples", "val_samples", "steps", "batch", "eval_every", "threads"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"codec-fam: {name} must be at least 1, got {getattr(cfg, name)}")
+    if cfg.scenes <= cfg.val_scenes:
+        raise ConfigError(f"codec-fam: --scenes must exceed the {cfg.val_scenes} validation scenes, "
+                          f"got {cfg.scenes}")
+    if cfg.crop % 8 or cfg.crop < 16:
+        raise ConfigError(f"codec-fam: --crop must be a multiple of 8, at least 16, got {cfg.crop}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
@@ -145,9 +154,9 @@ def run(out: str | Path, cfg: FamCodedConfig = FamCodedConfig(), model: str | No
     t0 = time.time()
     sm = sci.load_model(model)
     mix = SceneMix(scenes=cfg.scenes, seed=5)
+    if cfg.crop > mix.size:
+        raise ConfigError(f"codec-fam: --crop must be at most the scenes' {mix.size} pixels, got {cfg.crop}")
     bank = SceneBank(build_cache(mix, Path(cache) if cache else out / "cache", progress))
-    if len(bank) <= cfg.val_scenes:
-        raise ValueError("the scene bank is too small to keep validation scenes apart")
     split = len(bank) - cfg.val_scenes
     rng = np.random.default_rng(cfg.seed)
     val = decoded_windows(bank, sm.perception, sm.codec, cfg.val_samples, cfg.crop, rng,

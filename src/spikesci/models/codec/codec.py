@@ -114,7 +114,7 @@ class FeatureCodec(nn.Module):
         do not feed the references), so the returned flows are zeros; the bytes are the same."""
         import constriction
 
-        quality, want_flows = self._check_quality(quality), flows
+        quality = self._check_quality(quality)
         self._ensure_exported()
         n, c, h, w = feats.shape
         if c != self.config.channels or not 1 <= n <= MAX_GOP or max(h, w) > MAX_SIDE:
@@ -128,18 +128,18 @@ class FeatureCodec(nn.Module):
         if step > 0:
             x_hat, b = encode_residual(xp[:1], x_hat, step, h, w, enc, self.tables)
             bits += b
-        outs, flows = [x_hat], []
+        outs, vectors = [x_hat], []
         for k in range(1, n):
             x_hat, v_hat, warped, b = self.inter.compress(xp[k:k + 1], x_hat, lq, enc, self.tables)
             bits += b
             if step > 0:
                 x_hat, b = encode_residual(xp[k:k + 1], x_hat, step, h, w, enc, self.tables)
                 bits += b
-            flows.append(self.fmvr(v_hat, x_hat, warped) if want_flows else torch.zeros_like(v_hat))
+            vectors.append(self.fmvr(v_hat, x_hat, warped) if flows else torch.zeros_like(v_hat))
             outs.append(x_hat)
         words = np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
         payload = _GOP_HEAD.pack(GOP_TAG, quality, n, c, h, w) + words
-        return payload, self._result(outs, flows, h, w, bits)
+        return payload, self._result(outs, vectors, h, w, bits)
 
     @torch.no_grad()
     def decompress(self, payload: bytes, expect: tuple[int, int, int] | None = None) -> dict:

@@ -167,3 +167,40 @@ def test_end_side_compress_skips_fmvr_same_bytes(tiny):
     payload2, lean = codec.compress(feats, 1, flows=False)
     assert payload2 == payload and torch.equal(lean["x_hat"], full["x_hat"])
     assert not lean["flows"].any()
+
+
+def test_global_motion_finds_a_pan():
+    from spikesci.models.codec.motion import global_motion, motion_candidates
+
+    feats = moving_features(n=2, shift=2).double()
+    cands = motion_candidates(feats[1:2], feats[:1], search=6)
+    assert len(cands) == 4 and all(c.shape == (1, 2, 32, 48) for c in cands)
+    assert torch.count_nonzero(cands[-1]) == 0  # "no motion" is always a candidate
+    g = global_motion(feats[1:2], feats[:1], cands[0] + 0.5)  # from block matching, off by half a pixel
+    assert torch.allclose(g[0, :, 0, 0].float(), torch.tensor([2.0, 0.0]), atol=0.26), g[0, :, 0, 0]
+    assert torch.equal(g, g[:, :, :1, :1].expand_as(g))  # one vector for the whole map
+
+
+def test_motion_modes_decode_alike_and_rdo_is_no_worse(tiny):
+    """`rdo` and `local` are encoder choices: the same decoder reads both; rdo's choice costs no more in
+    bits + lambda * distortion than the block-matching field (one of its candidates)."""
+    import spikesci.models.codec.codec as C
+
+    _, codec = tiny
+    feats = moving_features(n=3, shift=1)
+    for mode in ("local", "rdo"):
+        payload, enc = codec.compress(feats, 1, motion=mode)
+        assert torch.equal(codec.decompress(payload)["x_hat"], enc["x_hat"])
+    with pytest.raises(ValueError, match="motion"):
+        codec.compress(feats, 1, motion="nonsense")
+    codec._ensure_exported()
+    x = codec._pad(feats[1:2].float())
+    ref = codec.intra.compress(codec._pad(feats[:1].float()), 1, C._NullEncoder(), codec.tables)[0]
+    h, w = feats.shape[-2:]
+    weight = C.RDO_LAMBDAS[1] * C.RDO_SCALE / (float(x.var()) + 1e-6)
+
+    def cost(flow):
+        x_hat, _, _, bits = codec._predicted(x, ref, 1, 0.0, h, w, C._NullEncoder(), flow)
+        return bits + weight * float(((x_hat - x.double())[..., :h, :w] ** 2).sum())
+
+    assert cost(codec._choose_flow(x, ref, 1, h, w)) <= cost(None) + 1e-6

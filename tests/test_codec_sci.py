@@ -199,3 +199,16 @@ def test_codec_for_other_fem_refused(tmp_path):
     FeatureCodec(SMALL).save(path, {"perception": "perception", "fem_sha256": "0" * 64})
     with pytest.raises(ModelMismatchError, match="FEM"):
         sci.load_model(str(path))
+
+
+def test_streams_are_keyed_to_the_fem_not_the_fam(setup):
+    """The FAM never touches coded maps: a stream names its FEM; a new cloud-side FAM must not orphan it."""
+    _, _, path, _ = setup
+    header = sci.decode_file(path).header
+    per = sci.load_model("test-a").perception
+    assert header["fem_sha256"] == per.fem_checksum and len(per.fem_checksum) == 64
+    assert sci._same_fem(header, per)
+    assert not sci._same_fem({**header, "fem_sha256": "1" * 64}, per)
+    old = {k: v for k, v in header.items() if k != "fem_sha256"}  # written before streams named their FEM
+    assert sci._same_fem(old, per)
+    assert not sci._same_fem({**old, "perception_sha256": "2" * 64}, per)

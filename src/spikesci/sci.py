@@ -27,6 +27,7 @@ import torch
 from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
 from spikesci.io.container import ContainerReader, ContainerWriter
 from spikesci.models.codec import FeatureCodec
+from spikesci.models.codec.codec import MOTION_MODES
 
 MAGIC = b"SCI\x00"
 VERSION = 1
@@ -138,11 +139,18 @@ def _coded_fam(name: str, codec: FeatureCodec, perception) -> torch.nn.Module:
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if blob.get("codec_sha256") != codec.sha256:
         raise ModelMismatchError(f"{path} was fine-tuned on another codec than '{name}'")
-    fam = copy.deepcopy(perception.fam)
+    fam = _fam_from_blob(blob) if "config" in blob else copy.deepcopy(perception.fam)
     fam.load_state_dict(blob["state"])
     for p in fam.parameters():
         p.requires_grad_(False)
     return fam.eval()
+
+
+def _fam_from_blob(blob: dict) -> torch.nn.Module:
+    """A FAM of the size its weights file records (a stage-3 FAM need not match the stage-2 one)."""
+    from spikesci.models.analysis import FAM, FAMConfig
+
+    return FAM(FAMConfig.from_dict(blob["config"]))
 
 
 def quality_index(quality: int) -> int:
@@ -154,12 +162,14 @@ def quality_index(quality: int) -> int:
 # -- encoding ------------------------------------------------------------------------------------------
 def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_QUALITY,
                   model: str | None = None, gop: int = DEFAULT_GOP, progress: bool = False,
-                  frames=None) -> dict:
+                  frames=None, motion: str = "rdo") -> dict:
     """Encode a (T, H, W) 0/1 clip into a `.sci` file; GOP by GOP, so memory stays bounded on long clips.
 
     `frames`: spike frames the feature maps are centred on (increasing, normally `stride` apart); default
-    every `stride` frames from the first full window. Returns dict(bytes, bpp (8 * bytes / (H * W * T)),
-    seconds, maps, gops, quality, ratio_raw, path).
+    every `stride` frames from the first full window. `motion`: "rdo" (default) codes the cheapest of a few
+    motion fields per predicted map, "local" the block-matching field (about 3x faster encoding, more bytes);
+    both decode alike. Returns dict(bytes, bpp (8 * bytes / (H * W * T)), seconds, maps, gops, quality,
+    ratio_raw, path).
     """
     qi = quality_index(quality)
     if not hasattr(spikes, "shape") or len(spikes.shape) != 3 or min(spikes.shape) < 1:
@@ -167,6 +177,8 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
                             f"{getattr(spikes, 'shape', None)}")
     if not 1 <= gop <= 255:
         raise SpikeSciError("GOP size must be 1..255")
+    if motion not in MOTION_MODES:
+        raise SpikeSciError(f"motion must be one of {', '.join(MOTION_MODES)}, got '{motion}'")
     sm = load_model(model)
     per = sm.perception
     t_len, h, w = spikes.shape
@@ -178,9 +190,10 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     header = {
         "format": "sci", "height": int(h), "width": int(w), "frames": int(t_len), "window": per.window,
         "lookback": per.lookback, "stride": per.stride, "quality": int(quality), "model": sm.name,
-        "codec_sha256": sm.checksum, "perception_sha256": per.checksum, "gop": int(gop),
+        "codec_sha256": sm.checksum, "perception_sha256": per.checksum, "fem_sha256": per.fem_checksum,
+        "gop": int(gop),
         "maps": int(len(frames)), "map_frames": [int(f) for f in frames],
-        "channels": sm.codec.config.channels,
+        "channels": sm.codec.config.channels, "motion": motion,
     }
     t0 = time.time()
     path = Path(path)
@@ -189,7 +202,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     with ContainerWriter(path, MAGIC, VERSION, header) as writer:
         for a in tqdm(range(0, len(frames), gop), desc="encode", disable=not progress):
             feats, _ = per.extract(spikes, frames[a:a + gop])
-            payload, _ = sm.codec.compress(feats, qi, flows=False)  # FMVR is cloud-side work
+            payload, _ = sm.codec.compress(feats, qi, flows=False, motion=motion)  # FMVR is cloud-side
             writer.write_chunk(payload)
     seconds = time.time() - t0
     size = path.stat().st_size
@@ -200,12 +213,12 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
 
 def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY, height: int = 250,
                 width: int = 400, model: str | None = None, progress: bool = False,
-                gop: int = DEFAULT_GOP) -> dict:
+                gop: int = DEFAULT_GOP, motion: str = "rdo") -> dict:
     """`.dat` / `.npz` spike file -> `.sci`."""
     from spikesci.io.spikes import read_spikes
 
     spikes = read_spikes(src, height=height, width=width)
-    return encode_spikes(spikes, dst, quality, model=model, progress=progress, gop=gop)
+    return encode_spikes(spikes, dst, quality, model=model, progress=progress, gop=gop, motion=motion)
 
 
 # -- decoding ------------------------------------------------------------------------------------------
@@ -243,14 +256,30 @@ def _model_for(header: dict, model: str | None) -> SciModel:
         raise ModelMismatchError(
             f"stream was made by codec weights {header['codec_sha256'][:12]}... (model '{header['model']}'), "
             f"but the available '{sm.name}' weights are {sm.checksum[:12]}...: decode with the same weights")
-    made = str(header.get("perception_sha256"))
-    if made != sm.perception.checksum:
-        raise ModelMismatchError(
-            f"stream's features come from perception weights {made[:12]}..., the "
-            f"installed ones are {sm.perception.checksum[:12]}...: decode with the same FEM/FAM weights")
+    if not _same_fem(header, sm.perception):
+        made = str(header.get("fem_sha256") or header.get("perception_sha256"))
+        have = sm.perception.fem_checksum or sm.perception.checksum
+        raise ModelMismatchError(f"stream's features come from FEM weights {made[:12]}..., the installed "
+                                 f"ones are {have[:12]}...: decode with the same FEM weights")
     if header["channels"] != sm.codec.config.channels:
         raise ModelMismatchError("stream has a different number of feature channels than the codec")
     return sm
+
+
+def _same_fem(header: dict, perception) -> bool:
+    """Whether a stream's features came from the installed FEM. The FAM (cloud side) never touches the coded
+    maps, so a new FAM must not orphan old streams: streams name their FEM (`fem_sha256`); streams written
+    before that name FEM + FAM together, accepted when that pair is the installed one or an earlier release
+    with the same FEM (the manifest's `compatible_checksums`)."""
+    if header.get("fem_sha256"):
+        return header["fem_sha256"] == perception.fem_checksum
+    made = str(header.get("perception_sha256"))
+    if made == perception.checksum:
+        return True
+    from spikesci.models.zoo import read_manifest
+
+    entry = read_manifest().get("models", {}).get(perception.name, {})
+    return made in entry.get("compatible_checksums", [])
 
 
 def iter_decode(path: str | Path, model: str | None = None

@@ -12,7 +12,7 @@ from spikesci.errors import SpikeSciError
 
 
 def register(commands, bench) -> None:
-    from spikesci.sci import DEFAULT_GOP, DEFAULT_QUALITY, QUALITIES
+    from spikesci.sci import DEFAULT_GOP, DEFAULT_QUALITY, MOTION_MODES, QUALITIES
 
     p = commands.add_parser(
         "encode", help="spikes -> .sci learned feature stream (lossy, for machines)",
@@ -24,6 +24,9 @@ def register(commands, bench) -> None:
                    help=f"rate point ({DEFAULT_QUALITY})")
     p.add_argument("--gop", type=int, default=DEFAULT_GOP,
                    help=f"feature maps per group of pictures ({DEFAULT_GOP})")
+    p.add_argument("--motion", choices=MOTION_MODES, default="rdo",
+                   help="motion coding: rdo = cheapest of a few candidate fields per map (default), local = "
+                        "block matching only (about 3x faster encoding, 5-50%% more bytes)")
     p.add_argument("--model", default=None, help="codec: shipped name or a codec .pt file (default: sci)")
     add_size_args(p)
     add_force_arg(p)
@@ -68,7 +71,7 @@ def run_encode(args: argparse.Namespace) -> int:
     if not 1 <= args.gop <= 255:
         raise SpikeSciError("--gop must be 1..255")
     stats = encode_file(src, out, args.quality, args.height, args.width, model=args.model,
-                        progress=not args.json, gop=args.gop)
+                        progress=not args.json, gop=args.gop, motion=args.motion)
     if args.json:
         print_json(stats)
     else:

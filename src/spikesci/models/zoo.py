@@ -71,9 +71,11 @@ class Perception:
     maps: feature maps per FAM window (centre = maps // 2); scale: input pixels per feature pixel.
     """
 
-    def __init__(self, fem: FEM, fam: FAM, name: str = "custom", checksum: str = ""):
+    def __init__(self, fem: FEM, fam: FAM, name: str = "custom", checksum: str = "", fem_checksum: str = ""):
         self.fem, self.fam = fem.eval(), fam.eval()
-        self.name, self.checksum = name, checksum
+        # checksum: FEM + FAM files; fem_checksum: the FEM file alone, which is all that decides the features
+        # (so coded streams and classification heads stay valid when only the cloud-side FAM changes)
+        self.name, self.checksum, self.fem_checksum = name, checksum, fem_checksum
         c = fem.config
         self.stride, self.window, self.lookback, self.lookahead = c.stride, c.window, c.lookback, c.lookahead
         self.channels, self.scale, self.maps = c.channels, c.scale, fam.config.maps
@@ -171,19 +173,21 @@ def _pad_even(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x.float(), (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
-def build_perception(fem_blob: dict, fam_blob: dict, name: str = "custom", checksum: str = "") -> Perception:
+def build_perception(fem_blob: dict, fam_blob: dict, name: str = "custom", checksum: str = "",
+                     fem_checksum: str = "") -> Perception:
     fem = FEM(FEMConfig.from_dict(fem_blob["config"]))
     fem.load_state_dict(fem_blob["state"])
     fam = FAM(FAMConfig.from_dict(fam_blob["config"]))
     fam.load_state_dict(fam_blob["state"])
     for p in list(fem.parameters()) + list(fam.parameters()):
         p.requires_grad_(False)
-    return Perception(fem, fam, name, checksum)
+    return Perception(fem, fam, name, checksum, fem_checksum)
 
 
 def load_files(fem_path: str | Path, fam_path: str | Path, name: str = "custom") -> Perception:
     """A Perception from weight files outside the package (e.g. a training run's OUT/fem.pt, OUT/fam.pt)."""
-    return build_perception(_load_blob(Path(fem_path)), _load_blob(Path(fam_path)), name)
+    return build_perception(_load_blob(Path(fem_path)), _load_blob(Path(fam_path)), name,
+                            fem_checksum=sha256_file(Path(fem_path)))
 
 
 @lru_cache(maxsize=4)
@@ -199,7 +203,8 @@ def load_perception(name: str = DEFAULT_MODEL, folder: str | None = None) -> Per
     fam_path = verified_path(name, files["fam"], folder)
     both = entry["sha256"][files["fem"]] + entry["sha256"][files["fam"]]
     checksum = hashlib.sha256(both.encode()).hexdigest()
-    return build_perception(_load_blob(fem_path), _load_blob(fam_path), name, checksum)
+    fem_checksum = entry["sha256"][files["fem"]]
+    return build_perception(_load_blob(fem_path), _load_blob(fam_path), name, checksum, fem_checksum)
 
 
 def register_weights(name: str, files: dict[str, str | Path], meta: dict,

@@ -27,7 +27,7 @@ from spikesci.models.codec.fmvr import FMVR
 from spikesci.models.codec.hyperprior import HyperpriorCoder
 from spikesci.models.codec.inter import InterCodec
 from spikesci.models.codec.intra import IntraCodec
-from spikesci.models.codec.motion import estimate_motion
+from spikesci.models.codec.motion import estimate_motion, motion_candidates
 from spikesci.models.codec.residual import decode_residual, default_steps, encode_residual
 
 GOP_TAG = b"GOP1"
@@ -35,6 +35,22 @@ _GOP_HEAD = struct.Struct("<4sBBHHH")  # tag, quality, maps, channels, height, w
 MAX_SIDE = 8192
 MAX_GOP = 255
 FORMAT = "spikesci-codec"
+MOTION_MODES = ("rdo", "local")
+
+RDO_LAMBDAS = (1.0, 4.0, 16.0, 96.0, 600.0)
+"""Encoder-side rate-distortion weight per coding level: the training lambdas of the learned levels, and for
+the residual level the q4 lambda scaled by the square of its step ratio (0.09375 / 0.0390625)^2 ~ 5.8 (so the
+same relative weight of distortion as its finer quantiser implies)."""
+RDO_SCALE = 4 * 20 / 8
+"""bits = lambda * RDO_SCALE * SSE / var: the training loss bpp + lambda * MSE / var(F) written in bits of one
+map, with bpp over 2x2 input pixels per feature pixel and 20 spike frames per map, and MSE over 8 channels."""
+
+
+class _NullEncoder:
+    """Swallows symbols: dry runs of the coder only need its bit estimates."""
+
+    def encode(self, *args, **kwargs) -> None:
+        pass
 
 
 class FeatureCodec(nn.Module):
@@ -106,14 +122,42 @@ class FeatureCodec(nn.Module):
             raise ModelMismatchError(f"quality index {quality} out of range 0..{self.levels - 1}")
         return int(quality)
 
+    def _predicted(self, x: torch.Tensor, ref: torch.Tensor, lq: int, step: float, h: int, w: int, encoder,
+                   flow: torch.Tensor | None) -> tuple:
+        """One inter-coded map (plus its residual level): (x_hat, v_hat, warped, estimated bits)."""
+        x_hat, v_hat, warped, bits = self.inter.compress(x, ref, lq, encoder, self.tables, flow=flow)
+        if step > 0:
+            x_hat, b = encode_residual(x, x_hat, step, h, w, encoder, self.tables)
+            bits += b
+        return x_hat, v_hat, warped, bits
+
+    def _choose_flow(self, x: torch.Tensor, ref: torch.Tensor, quality: int, h: int, w: int) -> torch.Tensor:
+        """The candidate motion (motion.motion_candidates) with the lowest bits + lambda * distortion, each
+        coded for real in a dry run. Encoder-side only: streams decode the same way whatever is chosen."""
+        step, lq = self.residual_steps[quality], self._latent(quality)
+        weight = RDO_LAMBDAS[min(quality, len(RDO_LAMBDAS) - 1)] * RDO_SCALE / (float(x.var()) + 1e-6)
+        best, best_cost = None, float("inf")
+        for flow in motion_candidates(x, ref, self.inter.search):
+            x_hat, _, _, bits = self._predicted(x, ref, lq, step, h, w, _NullEncoder(), flow)
+            cost = bits + weight * float(((x_hat - x.double())[..., :h, :w] ** 2).sum())
+            if cost < best_cost:
+                best, best_cost = flow, cost
+        return best
+
     @torch.no_grad()
-    def compress(self, feats: torch.Tensor, quality: int, flows: bool = True) -> tuple[bytes, dict]:
+    def compress(self, feats: torch.Tensor, quality: int, flows: bool = True,
+                 motion: str = "rdo") -> tuple[bytes, dict]:
         """feats (N, C, h, w) -> (payload bytes, dict(x_hat, flows exact float64, bits estimated)).
 
         `flows=False`: skip FMVR (the end side never needs refined vectors; they are a cloud-side product and
-        do not feed the references), so the returned flows are zeros; the bytes are the same."""
+        do not feed the references), so the returned flows are zeros; the bytes are the same.
+        `motion`: "rdo" codes, for each predicted map, the cheapest of a few candidate motion fields in rate
+        plus distortion (a few dry runs per map); "local" codes the block-matching field as it is (faster,
+        the first release's bytes). Both decode with the same decoder."""
         import constriction
 
+        if motion not in MOTION_MODES:
+            raise ValueError(f"motion must be one of {MOTION_MODES}, got {motion!r}")
         quality = self._check_quality(quality)
         self._ensure_exported()
         n, c, h, w = feats.shape
@@ -130,11 +174,10 @@ class FeatureCodec(nn.Module):
             bits += b
         outs, vectors = [x_hat], []
         for k in range(1, n):
-            x_hat, v_hat, warped, b = self.inter.compress(xp[k:k + 1], x_hat, lq, enc, self.tables)
+            x = xp[k:k + 1]
+            flow = self._choose_flow(x, x_hat, quality, h, w) if motion == "rdo" else None
+            x_hat, v_hat, warped, b = self._predicted(x, x_hat, lq, step, h, w, enc, flow)
             bits += b
-            if step > 0:
-                x_hat, b = encode_residual(xp[k:k + 1], x_hat, step, h, w, enc, self.tables)
-                bits += b
             vectors.append(self.fmvr(v_hat, x_hat, warped) if flows else torch.zeros_like(v_hat))
             outs.append(x_hat)
         words = np.asarray(enc.get_compressed(), dtype="<u4").tobytes()

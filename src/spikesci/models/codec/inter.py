@@ -78,9 +78,13 @@ class InterCodec(nn.Module):
 
     # -- real coding ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def compress(self, x: torch.Tensor, ref: torch.Tensor, quality: int, encoder, tables: Tables) -> tuple:
-        """x (1, C, h, w), exact ref float64 -> (x_hat, v_hat, warped) exact float64, estimated bits."""
-        flow = estimate_motion(x, ref, self.search)
+    def compress(self, x: torch.Tensor, ref: torch.Tensor, quality: int, encoder, tables: Tables,
+                 flow: torch.Tensor | None = None) -> tuple:
+        """x (1, C, h, w), exact ref float64 -> (x_hat, v_hat, warped) exact float64, estimated bits.
+
+        `flow`: the motion to code (default: block matching); any field decodes, only its cost differs."""
+        if flow is None:
+            flow = estimate_motion(x, ref, self.search)
         m_hat, bits = self.mv_coder.compress(self.mv_a(flow), quality, encoder, tables)
         v_hat = quant_flow(self.mv_s(m_hat))
         warped, ctx, prior = self._context(ref, v_hat)

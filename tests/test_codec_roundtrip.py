@@ -195,12 +195,13 @@ def test_motion_modes_decode_alike_and_rdo_is_no_worse(tiny):
         codec.compress(feats, 1, motion="nonsense")
     codec._ensure_exported()
     x = codec._pad(feats[1:2].float())
-    ref = codec.intra.compress(codec._pad(feats[:1].float()), 1, C._NullEncoder(), codec.tables)[0]
+    ref = codec.intra.compress(codec._pad(feats[:1].float()), 1, C._Recorder(), codec.tables)[0]
     h, w = feats.shape[-2:]
     weight = C.RDO_LAMBDAS[1] * C.RDO_SCALE / (float(x.var()) + 1e-6)
 
-    def cost(flow):
-        x_hat, _, _, bits = codec._predicted(x, ref, 1, 0.0, h, w, C._NullEncoder(), flow)
+    def cost(x_hat, bits):
         return bits + weight * float(((x_hat - x.double())[..., :h, :w] ** 2).sum())
 
-    assert cost(codec._choose_flow(x, ref, 1, h, w)) <= cost(None) + 1e-6
+    local = codec._predicted(x, ref, 1, 0.0, h, w, C._Recorder(), None)
+    chosen = codec._rdo_predicted(x, ref, 1, h, w, C._Recorder())
+    assert cost(chosen[0], chosen[3]) <= cost(local[0], local[3]) + 1e-6

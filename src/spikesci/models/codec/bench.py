@@ -20,6 +20,7 @@ import torch
 from tqdm import tqdm
 
 from spikesci.metrics import psnr, ssim
+from spikesci.models.codec.codec import MOTION_MODES
 
 REDS = Path(__file__).resolve().parents[5] / "shared" / "data" / "spike-reds"
 
@@ -82,13 +83,17 @@ def flops_per_pixel(sm, spikes: np.ndarray, frames: np.ndarray) -> dict:
     with FlopCounterMode(display=False) as fc:
         feats, _ = per.extract(spikes, frames[:n])
     fem = fc.get_total_flops() / n
-    with FlopCounterMode(display=False) as fc:
-        payload, _ = codec.compress(feats, codec.levels - 1, flows=False)  # what the end side runs
-    enc = fc.get_total_flops() / n
+    enc = {}
+    for mode in MOTION_MODES:
+        with FlopCounterMode(display=False) as fc:  # what the end side runs
+            payload, _ = codec.compress(feats, codec.levels - 1, flows=False, motion=mode)
+        enc[mode] = fc.get_total_flops() / n
     # block matching: per candidate ~3 ops per channel per pixel (coarse at 1/16 of the pixels, 81 candidates;
-    # refinement 25 candidates at full feature resolution with bilinear warps ~8 ops per channel)
+    # refinement 25 candidates at full feature resolution with bilinear warps ~8 ops per channel); rdo adds
+    # the global-motion search (18 whole-map warps) and the 15x15 smoothing of the field
     c, h, w = feats.shape[1:]
     me = (n - 1) / n * (81 * 3 * c * h * w / 16 + 25 * 11 * c * h * w)
+    me_rdo = me + (n - 1) / n * (18 * 11 * c * h * w + 2 * 225 * h * w)
     with FlopCounterMode(display=False) as fc:
         out = codec.decompress(payload)
     dec = fc.get_total_flops() / n
@@ -96,10 +101,13 @@ def flops_per_pixel(sm, spikes: np.ndarray, frames: np.ndarray) -> dict:
     with FlopCounterMode(display=False) as fc, torch.no_grad():
         sm.fam(win, None)
     fam = fc.get_total_flops()
-    end = fem + enc + me
+    end = fem + enc["rdo"] + me_rdo
+    end_local = fem + enc["local"] + me
     cloud = dec + fam
-    return {"fem": fem / pix, "codec_encoder": (enc + me) / pix, "codec_decoder": dec / pix, "fam": fam / pix,
-            "end_side": end / pix, "cloud_side": cloud / pix, "end_over_cloud": end / cloud}
+    return {"fem": fem / pix, "codec_encoder": (enc["rdo"] + me_rdo) / pix,
+            "codec_encoder_local": (enc["local"] + me) / pix, "codec_decoder": dec / pix, "fam": fam / pix,
+            "end_side": end / pix, "end_side_local": end_local / pix, "cloud_side": cloud / pix,
+            "end_over_cloud": end / cloud, "end_over_cloud_local": end_local / cloud}
 
 
 def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
@@ -210,7 +218,8 @@ def table(groups: dict, flops: dict) -> str:
     lines.append(f"FLOPs/pixel/map: end side {flops['end_side']:.0f} (FEM {flops['fem']:.0f} + encoder "
                  f"{flops['codec_encoder']:.0f}), cloud side {flops['cloud_side']:.0f} (decoder "
                  f"{flops['codec_decoder']:.0f} + FAM {flops['fam']:.0f}); "
-                 f"end/cloud {flops['end_over_cloud']:.2f}")
+                 f"end/cloud {flops['end_over_cloud']:.2f} (--motion local: encoder "
+                 f"{flops['codec_encoder_local']:.0f}, end/cloud {flops['end_over_cloud_local']:.2f})")
     return "\n".join(lines)
 
 

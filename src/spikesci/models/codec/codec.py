@@ -46,11 +46,19 @@ RDO_SCALE = 4 * 20 / 8
 map, with bpp over 2x2 input pixels per feature pixel and 20 spike frames per map, and MSE over 8 channels."""
 
 
-class _NullEncoder:
-    """Swallows symbols: dry runs of the coder only need its bit estimates."""
+class _Recorder:
+    """Stands in for the range encoder in a dry run: keeps the calls, so the chosen run can be replayed into
+    the real encoder (same calls in the same order = the same bytes) instead of being coded twice."""
 
-    def encode(self, *args, **kwargs) -> None:
-        pass
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def encode(self, *args) -> None:
+        self.calls.append(args)
+
+    def replay(self, encoder) -> None:
+        for args in self.calls:
+            encoder.encode(*args)
 
 
 class FeatureCodec(nn.Module):
@@ -131,18 +139,22 @@ class FeatureCodec(nn.Module):
             bits += b
         return x_hat, v_hat, warped, bits
 
-    def _choose_flow(self, x: torch.Tensor, ref: torch.Tensor, quality: int, h: int, w: int) -> torch.Tensor:
-        """The candidate motion (motion.motion_candidates) with the lowest bits + lambda * distortion, each
-        coded for real in a dry run. Encoder-side only: streams decode the same way whatever is chosen."""
+    def _rdo_predicted(self, x: torch.Tensor, ref: torch.Tensor, quality: int, h: int, w: int,
+                       encoder) -> tuple:
+        """`_predicted` with the candidate motion (motion.motion_candidates) of lowest bits + lambda *
+        distortion, each coded in a dry run; the winner's symbols are replayed into `encoder`.
+        Encoder-side only: streams decode the same way whatever is chosen."""
         step, lq = self.residual_steps[quality], self._latent(quality)
         weight = RDO_LAMBDAS[min(quality, len(RDO_LAMBDAS) - 1)] * RDO_SCALE / (float(x.var()) + 1e-6)
         best, best_cost = None, float("inf")
         for flow in motion_candidates(x, ref, self.inter.search):
-            x_hat, _, _, bits = self._predicted(x, ref, lq, step, h, w, _NullEncoder(), flow)
-            cost = bits + weight * float(((x_hat - x.double())[..., :h, :w] ** 2).sum())
+            recorder = _Recorder()
+            out = self._predicted(x, ref, lq, step, h, w, recorder, flow)
+            cost = out[3] + weight * float(((out[0] - x.double())[..., :h, :w] ** 2).sum())
             if cost < best_cost:
-                best, best_cost = flow, cost
-        return best
+                best, best_cost = (out, recorder), cost
+        best[1].replay(encoder)
+        return best[0]
 
     @torch.no_grad()
     def compress(self, feats: torch.Tensor, quality: int, flows: bool = True,
@@ -175,8 +187,10 @@ class FeatureCodec(nn.Module):
         outs, vectors = [x_hat], []
         for k in range(1, n):
             x = xp[k:k + 1]
-            flow = self._choose_flow(x, x_hat, quality, h, w) if motion == "rdo" else None
-            x_hat, v_hat, warped, b = self._predicted(x, x_hat, lq, step, h, w, enc, flow)
+            if motion == "rdo":
+                x_hat, v_hat, warped, b = self._rdo_predicted(x, x_hat, quality, h, w, enc)
+            else:
+                x_hat, v_hat, warped, b = self._predicted(x, x_hat, lq, step, h, w, enc, None)
             bits += b
             vectors.append(self.fmvr(v_hat, x_hat, warped) if flows else torch.zeros_like(v_hat))
             outs.append(x_hat)

@@ -209,6 +209,8 @@ def test_streams_are_keyed_to_the_fem_not_the_fam(setup):
     assert header["fem_sha256"] == per.fem_checksum and len(per.fem_checksum) == 64
     assert sci._same_fem(header, per)
     assert not sci._same_fem({**header, "fem_sha256": "1" * 64}, per)
+    assert "perception_sha256" not in header  # FEM + FAM: not what the stream depends on
     old = {k: v for k, v in header.items() if k != "fem_sha256"}  # written before streams named their FEM
+    old["perception_sha256"] = per.checksum
     assert sci._same_fem(old, per)
     assert not sci._same_fem({**old, "perception_sha256": "2" * 64}, per)

@@ -190,7 +190,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     header = {
         "format": "sci", "height": int(h), "width": int(w), "frames": int(t_len), "window": per.window,
         "lookback": per.lookback, "stride": per.stride, "quality": int(quality), "model": sm.name,
-        "codec_sha256": sm.checksum, "perception_sha256": per.checksum, "fem_sha256": per.fem_checksum,
+        "codec_sha256": sm.checksum, "fem_sha256": per.fem_checksum or per.checksum,
         "gop": int(gop),
         "maps": int(len(frames)), "map_frames": [int(f) for f in frames],
         "channels": sm.codec.config.channels, "motion": motion,
@@ -272,7 +272,7 @@ def _same_fem(header: dict, perception) -> bool:
     before that name FEM + FAM together, accepted when that pair is the installed one or an earlier release
     with the same FEM (the manifest's `compatible_checksums`)."""
     if header.get("fem_sha256"):
-        return header["fem_sha256"] == perception.fem_checksum
+        return header["fem_sha256"] == (perception.fem_checksum or perception.checksum)
     made = str(header.get("perception_sha256"))
     if made == perception.checksum:
         return True

@@ -72,7 +72,7 @@ def test_shipped_codec_uses_its_fine_tuned_fam():
     assert sha256_file(WEIGHTS_DIR / entry["fam_file"]) == entry["fam_sha256"]
     assert sm.fam is not sm.perception.fam
     a, b = sm.fam.state_dict(), sm.perception.fam.state_dict()
-    assert a.keys() == b.keys() and any(not torch.equal(a[k], b[k]) for k in a)
+    assert a.keys() != b.keys() or any(not torch.equal(a[k], b[k]) for k in a)  # its own weights (any size)
 
 
 def test_cli_stage_codec_fam_writes_weights(tmp_path, capsys):

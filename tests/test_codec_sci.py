@@ -206,7 +206,7 @@ def test_streams_are_keyed_to_the_fem_not_the_fam(setup):
     _, _, path, _ = setup
     header = sci.decode_file(path).header
     per = sci.load_model("test-a").perception
-    assert header["fem_sha256"] == per.fem_checksum and len(per.fem_checksum) == 64
+    assert header["fem_sha256"] == (per.fem_checksum or per.checksum)
     assert sci._same_fem(header, per)
     assert not sci._same_fem({**header, "fem_sha256": "1" * 64}, per)
     assert "perception_sha256" not in header  # FEM + FAM: not what the stream depends on
@@ -214,3 +214,16 @@ def test_streams_are_keyed_to_the_fem_not_the_fam(setup):
     old["perception_sha256"] = per.checksum
     assert sci._same_fem(old, per)
     assert not sci._same_fem({**old, "perception_sha256": "2" * 64}, per)
+
+
+def test_motion_modes_in_files(setup):
+    """`motion` is an encoder choice recorded in the header; both modes decode with the same model."""
+    tmp, spikes, path, _ = setup
+    local = tmp / "local.sci"
+    sci.encode_spikes(spikes, local, quality=2, model="test-a", gop=2, motion="local")
+    res = sci.decode_file(local)
+    assert res.header["motion"] == "local" and sci.decode_file(path).header["motion"] == "rdo"
+    assert res.images.shape == sci.decode_file(path).images.shape
+    with pytest.raises(SpikeSciError, match="motion"):
+        sci.encode_spikes(spikes, tmp / "bad.sci", quality=2, model="test-a", motion="fast")
+    assert not (tmp / "bad.sci").exists()

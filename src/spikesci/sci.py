@@ -167,7 +167,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
 
     `frames`: spike frames the feature maps are centred on (increasing, normally `stride` apart); default
     every `stride` frames from the first full window. `motion`: "rdo" (default) codes the cheapest of a few
-    motion fields per predicted map, "local" the block-matching field (about 3x faster encoding, more bytes);
+    motion fields per predicted map, "local" the block-matching field (2.5x faster to encode, more bytes);
     both decode alike. Returns dict(bytes, bpp (8 * bytes / (H * W * T)), seconds, maps, gops, quality,
     ratio_raw, path).
     """

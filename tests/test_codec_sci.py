@@ -227,3 +227,18 @@ def test_motion_modes_in_files(setup):
     with pytest.raises(SpikeSciError, match="motion"):
         sci.encode_spikes(spikes, tmp / "bad.sci", quality=2, model="test-a", motion="fast")
     assert not (tmp / "bad.sci").exists()
+
+
+def test_first_release_streams_still_decode_after_the_fam_update():
+    """Streams of the first release named FEM + FAM together; the manifest lists those pairs (same FEM)."""
+    from spikesci.models.zoo import load_perception, read_manifest
+
+    try:
+        per = load_perception()
+    except SpikeSciError:
+        pytest.skip("no shipped perception model")
+    listed = read_manifest()["models"]["perception"].get("compatible_checksums", [])
+    if not listed:
+        pytest.skip("no earlier release listed")
+    assert all(sci._same_fem({"perception_sha256": c}, per) for c in listed)
+    assert per.checksum not in listed  # the current pair is accepted on its own

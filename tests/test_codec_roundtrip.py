@@ -197,7 +197,7 @@ def test_motion_modes_decode_alike_and_rdo_is_no_worse(tiny):
     x = codec._pad(feats[1:2].float())
     ref = codec.intra.compress(codec._pad(feats[:1].float()), 1, C._Recorder(), codec.tables)[0]
     h, w = feats.shape[-2:]
-    weight = C.RDO_LAMBDAS[1] * C.RDO_SCALE / (float(x.var()) + 1e-6)
+    weight = codec._rdo_weight(1, x)
 
     def cost(x_hat, bits):
         return bits + weight * float(((x_hat - x.double())[..., :h, :w] ** 2).sum())

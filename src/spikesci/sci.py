@@ -139,18 +139,16 @@ def _coded_fam(name: str, codec: FeatureCodec, perception) -> torch.nn.Module:
     blob = torch.load(path, map_location="cpu", weights_only=True)
     if blob.get("codec_sha256") != codec.sha256:
         raise ModelMismatchError(f"{path} was fine-tuned on another codec than '{name}'")
-    fam = _fam_from_blob(blob) if "config" in blob else copy.deepcopy(perception.fam)
-    fam.load_state_dict(blob["state"])
+    if "config" in blob:
+        from spikesci.models.zoo import fam_from_blob
+
+        fam = fam_from_blob(blob)
+    else:
+        fam = copy.deepcopy(perception.fam)
+        fam.load_state_dict(blob["state"])
     for p in fam.parameters():
         p.requires_grad_(False)
     return fam.eval()
-
-
-def _fam_from_blob(blob: dict) -> torch.nn.Module:
-    """A FAM of the size its weights file records (a stage-3 FAM need not match the stage-2 one)."""
-    from spikesci.models.analysis import FAM, FAMConfig
-
-    return FAM(FAMConfig.from_dict(blob["config"]))
 
 
 def quality_index(quality: int) -> int:

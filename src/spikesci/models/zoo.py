@@ -173,12 +173,18 @@ def _pad_even(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x.float(), (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
+def fam_from_blob(blob: dict) -> FAM:
+    """A FAM of the size its weights file records, with its weights (stage-2 and stage-3 files alike)."""
+    fam = FAM(FAMConfig.from_dict(blob["config"]))
+    fam.load_state_dict(blob["state"])
+    return fam
+
+
 def build_perception(fem_blob: dict, fam_blob: dict, name: str = "custom", checksum: str = "",
                      fem_checksum: str = "") -> Perception:
     fem = FEM(FEMConfig.from_dict(fem_blob["config"]))
     fem.load_state_dict(fem_blob["state"])
-    fam = FAM(FAMConfig.from_dict(fam_blob["config"]))
-    fam.load_state_dict(fam_blob["state"])
+    fam = fam_from_blob(fam_blob)
     for p in list(fem.parameters()) + list(fam.parameters()):
         p.requires_grad_(False)
     return Perception(fem, fam, name, checksum, fem_checksum)

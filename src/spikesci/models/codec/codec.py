@@ -41,9 +41,8 @@ RDO_LAMBDAS = (1.0, 4.0, 16.0, 96.0, 600.0)
 """Encoder-side rate-distortion weight per coding level: the training lambdas of the learned levels, and for
 the residual level the q4 lambda scaled by the square of its step ratio (0.09375 / 0.0390625)^2 ~ 5.8 (so the
 same relative weight of distortion as its finer quantiser implies)."""
-RDO_SCALE = 4 * 20 / 8
-"""bits = lambda * RDO_SCALE * SSE / var: the training loss bpp + lambda * MSE / var(F) written in bits of one
-map, with bpp over 2x2 input pixels per feature pixel and 20 spike frames per map, and MSE over 8 channels."""
+RDO_PIXELS_PER_VALUE = 4 * 20
+"""Spike-pixels behind one feature pixel: 2x2 input pixels, 20 spike frames per map (the training's bpp)."""
 
 
 class _Recorder:
@@ -139,13 +138,19 @@ class FeatureCodec(nn.Module):
             bits += b
         return x_hat, v_hat, warped, bits
 
+    def _rdo_weight(self, quality: int, x: torch.Tensor) -> float:
+        """Bits per unit of squared error: the training loss bpp + lambda * MSE / var(F) in bits of one map
+        (bpp over RDO_PIXELS_PER_VALUE spike-pixels per feature pixel, MSE over the channels)."""
+        lam = RDO_LAMBDAS[min(quality, len(RDO_LAMBDAS) - 1)]
+        return lam * RDO_PIXELS_PER_VALUE / self.config.channels / (float(x.var()) + 1e-6)
+
     def _rdo_predicted(self, x: torch.Tensor, ref: torch.Tensor, quality: int, h: int, w: int,
                        encoder) -> tuple:
         """`_predicted` with the candidate motion (motion.motion_candidates) of lowest bits + lambda *
         distortion, each coded in a dry run; the winner's symbols are replayed into `encoder`.
         Encoder-side only: streams decode the same way whatever is chosen."""
         step, lq = self.residual_steps[quality], self._latent(quality)
-        weight = RDO_LAMBDAS[min(quality, len(RDO_LAMBDAS) - 1)] * RDO_SCALE / (float(x.var()) + 1e-6)
+        weight = self._rdo_weight(quality, x)
         best, best_cost = None, float("inf")
         for flow in motion_candidates(x, ref, self.inter.search):
             recorder = _Recorder()

@@ -60,6 +60,12 @@ def test_simulate_info_reconstruct_from_a_bundled_image(tmp_path, capsys):
     assert Image.open(tmp_path / "tfi.png").size == (64, 40)
     code, out, _ = run(capsys, "reconstruct", dat, "-o", tmp_path / "all", "--window", 9, *SMALL)
     assert code == 0 and len(list((tmp_path / "all").glob("frame_*.png"))) == 60
+    for phases in (1, 4):
+        png = tmp_path / f"net{phases}.png"
+        assert run(capsys, "reconstruct", dat, "-o", png, "--method", "net", "--frame", 30, "--phases", phases,
+                   *SMALL)[0] == 0
+        image = np.asarray(Image.open(png), dtype=np.float64) / 255
+        assert image.shape == (40, 64) and np.abs(image - truth[30]).mean() < 0.12
 
 
 def test_simulate_image_file_to_npz_and_white_rate_threshold_noise(tmp_path, capsys):
@@ -144,6 +150,9 @@ def test_bad_input_gives_one_clear_line(tmp_path, capsys):
           match="outside")
     fails(capsys, "reconstruct", tmp_path / "s.dat", "-o", tmp_path / "s.png", *SMALL, "--white-rate", 0,
           match="white rate")
+    fails(capsys, "reconstruct", tmp_path / "s.dat", "-o", tmp_path / "s.png", *SMALL, "--phases", 4,
+          match="--method net only")
+    assert not (tmp_path / "s.png").exists()
     fails(capsys, "info", tmp_path / "s.dat", match="250x400")  # wrong size: names what would fit
 
 

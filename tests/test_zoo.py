@@ -79,5 +79,23 @@ def test_net_beats_tfp_on_a_heldout_scene(perc):
     assert psnr(net, gt) > psnr(tfp(scene.spikes, c), gt) + 0.5
 
 
+def test_four_phases_shift_the_block_grid_and_do_not_hurt(perc):
+    frames = 161
+    cfg = preset("slow", height=45, width=63, frames=frames, split="heldout")
+    scene = make_scene(cfg, seed=9_100_002)
+    c = frames // 2
+    feats, _ = perc.extract(scene.spikes, [c], phase=(1, 0))
+    assert feats.shape[-2:] == (23, 32)  # one padded row on top: 46 rows -> 23, 63 columns -> 32
+    one = perc.reconstruct(scene.spikes, [c])[0][0]
+    assert np.array_equal(one, perc.reconstruct(scene.spikes, [c], phases=1)[0][0])
+    four = perc.reconstruct(scene.spikes, [c], phases=4)[0][0]
+    assert four.shape == (45, 63) and 0 <= four.min() and four.max() <= 1
+    assert not np.allclose(one, four)
+    gt = scene.luminance[c]
+    assert psnr(four, gt) > psnr(one, gt) - 0.1
+    with pytest.raises(SpikeSciError, match="phases"):
+        perc.reconstruct(scene.spikes, [c], phases=2)
+
+
 def test_manifest_is_valid_json():
     json.loads((zoo.WEIGHTS_DIR / "manifest.json").read_text())

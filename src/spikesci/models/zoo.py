@@ -25,6 +25,7 @@ from spikesci.models.extract import FEM, FEMConfig
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "perception"
 CHUNK_MAPS = 16  # feature maps computed at once (bounds memory on long clips)
+PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # placements (dy, dx) of the FEM's 2x2 block grid
 
 
 def sha256_file(path: str | Path) -> str:
@@ -88,10 +89,13 @@ class Perception:
             return np.array([length // 2])
         return np.arange(self.lookback, last + 1, self.stride)
 
-    def extract(self, spikes: np.ndarray, frames=None,
-                progress: bool = False) -> tuple[torch.Tensor, np.ndarray]:
+    def extract(self, spikes: np.ndarray, frames=None, progress: bool = False,
+                phase: tuple[int, int] = (0, 0)) -> tuple[torch.Tensor, np.ndarray]:
         """Feature maps (N, C, ceil(H/2), ceil(W/2)) of a (T, H, W) clip at spike frames `frames` (default
-        every `stride` frames with full windows). Windows that cross the clip's ends are mirrored in time."""
+        every `stride` frames with full windows). Windows that cross the clip's ends are mirrored in time.
+
+        `phase` (dy, dx) in {0, 1}: shift the FEM's 2x2 block grid by edge-padding dy rows on top and dx
+        columns on the left (the maps then cover one more row / column; see `reconstruct(phases=4)`)."""
         spikes = _check_spikes(spikes)
         t_len = spikes.shape[0]
         frames = self.default_frames(t_len) if frames is None else np.asarray(frames, dtype=np.int64).ravel()
@@ -105,6 +109,8 @@ class Perception:
             idx = frames[a:a + CHUNK_MAPS, None] - self.lookback + np.arange(self.window)[None]
             idx = _mirror(idx, t_len)
             x = torch.from_numpy(np.asarray(spikes[idx.ravel()]).reshape(idx.shape + spikes.shape[1:]))
+            if phase != (0, 0):
+                x = F.pad(x.float(), (phase[1], 0, phase[0], 0), mode="replicate")
             with torch.no_grad():
                 out.append(self.fem(_pad_even(x)))
         feats = torch.cat(out) if out else torch.zeros(0, self.channels, 1, 1)
@@ -122,11 +128,16 @@ class Perception:
         return self.fam(features, flows)
 
     def reconstruct(self, spikes: np.ndarray, frames=None, batch: int = 4,
-                    progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                    progress: bool = False, phases: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """Images (N, H, W) float32 in [0, 1] at spike frames `frames` (default: every map time).
 
         Each image uses the maps at frame + stride * (k - maps // 2), k = 0..maps-1 (mirrored at the ends).
+        `phases` = 4 averages the images made on the four placements of the FEM's 2x2 block grid (PHASES):
+        the half-resolution features alias fine texture differently on each, so the mean is sharper and
+        cleaner (+0.4 dB on spike-REDS, docs/perception.md) at 4x the work. 1 = one pass (the default).
         """
+        if phases not in (1, 4):
+            raise SpikeSciError(f"phases must be 1 or 4, got {phases}")
         spikes = _check_spikes(spikes)
         t_len, h, w = spikes.shape
         frames = self.default_frames(t_len) if frames is None else np.asarray(frames, dtype=np.int64).ravel()
@@ -140,11 +151,14 @@ class Perception:
             centre = frames[a:a + batch]
             times = _mirror(centre[:, None] + offsets[None], t_len)
             uniq, inv = np.unique(times, return_inverse=True)
-            feats, _ = self.extract(spikes, uniq)
-            win = feats[torch.from_numpy(inv.reshape(times.shape))]  # (b, maps, C, h', w')
-            with torch.no_grad():
-                img = self.fam(win)
-            images[a:a + batch] = img[:, 0, :h, :w].clamp(0, 1).numpy()
+            pick = torch.from_numpy(inv.reshape(times.shape))
+            total = torch.zeros(len(centre), h, w)
+            for dy, dx in PHASES[:phases]:
+                feats, _ = self.extract(spikes, uniq, phase=(dy, dx))
+                with torch.no_grad():
+                    img = self.fam(feats[pick])  # window (b, maps, C, h', w') -> (b, 1, H', W')
+                total += img[:, 0, dy:dy + h, dx:dx + w].clamp(0, 1)
+            images[a:a + batch] = (total / phases).numpy()
         return images, frames
 
 

@@ -39,6 +39,7 @@ class CodecTrainConfig:
     source: str = "luma"  # luma | fem
     stride: int = 20  # spike frames between maps (the FEM's)
     task_weight: float = 0.0  # weight of the FAM reconstruction MSE (0 = feature MSE only)
+    feature_weight: float = 1.0  # weight of the feature MSE (lower: the task loss decides what is kept)
     flow_weight: float = 0.05  # FMVR warp-consistency weight
     mv_weight: float = 0.05  # decoded motion vs block-matching motion (px)
     seed: int = 0
@@ -150,7 +151,7 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
         if cfg.lowpass > 0:
             low = [F.avg_pool2d(t.reshape(b * n, c, h, w), 4) for t in (res["x_hat"], feats)]
             dist = dist + cfg.lowpass * _rel_mse(*low)
-        loss = bpp + cfg.lambdas[quality] * dist + cfg.mv_weight * res["mv_err"]
+        loss = bpp + cfg.lambdas[quality] * cfg.feature_weight * dist + cfg.mv_weight * res["mv_err"]
         row = {"step": step, "q": quality, "bpp": bpp.item(), "fmse": dist.item(), "mv": res["mv_err"].item()}
         if n > 1 and cfg.flow_weight > 0:
             xh = res["x_hat"]

@@ -205,3 +205,52 @@ def test_motion_modes_decode_alike_and_rdo_is_no_worse(tiny):
     local = codec._predicted(x, ref, 1, 0.0, h, w, C._Recorder(), None)
     chosen = codec._rdo_predicted(x, ref, 1, h, w, C._Recorder())
     assert cost(chosen[0], chosen[3]) <= cost(local[0], local[3]) + 1e-6
+
+
+def test_mode_symbols_round_trip():
+    import constriction
+
+    from spikesci.models.codec.global_mode import decode_mode, encode_mode
+
+    cases = [(None, False), ((3, -5), False), ((0, 0), True), ((256, -256), True), ((-256, 255), False)]
+    enc = constriction.stream.queue.RangeEncoder()
+    for vector, skip in cases:
+        encode_mode(enc, vector, skip)
+    dec = constriction.stream.queue.RangeDecoder(enc.get_compressed())
+    assert [decode_mode(dec) for _ in cases] == cases
+    with pytest.raises(ValueError, match="skip"):
+        encode_mode(enc, None, True)
+
+
+@pytest.mark.parametrize("vector,skip", [(None, False), ((8, 0), False), ((8, 0), True), ((0, 0), True)])
+def test_every_motion_mode_decodes_exactly(tiny, vector, skip):
+    """Format 2 streams: learned vectors, a global translation, and skip all decode to the encoder's maps."""
+    import constriction
+
+    import spikesci.models.codec.codec as C
+
+    _, codec = tiny
+    feats = moving_features(n=3, shift=2)
+    h, w = feats.shape[-2:]
+    xp = codec._pad(feats.float())
+    enc = constriction.stream.queue.RangeEncoder()
+    x_hat, _ = codec.intra.compress(xp[:1], 1, enc, codec.tables)
+    outs = [x_hat]
+    for k in (1, 2):
+        x_hat, *_ = codec._predicted(xp[k:k + 1], x_hat, 1, 0.0, h, w, enc, None, True, vector, skip)
+        outs.append(x_hat)
+    words = np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
+    payload = C._GOP_HEAD.pack(C.GOP_TAG_MODES, 1, 3, feats.shape[1], h, w) + words
+    dec = codec.decompress(payload)
+    assert torch.equal(dec["x_hat"], torch.cat(outs)[..., :h, :w])
+    if skip:  # the motion-compensated reference: a pan of 2 px moves the previous map by 2 px
+        assert torch.equal(dec["x_hat"][1], dec["x_hat"][2]) == (vector == (0, 0))
+
+
+def test_rdo_writes_format_2_and_local_format_1(tiny):
+    import spikesci.models.codec.codec as C
+
+    _, codec = tiny
+    feats = moving_features(n=3, shift=2)
+    assert codec.compress(feats, 0, motion="rdo")[0][:4] == C.GOP_TAG_MODES
+    assert codec.compress(feats, 0, motion="local")[0][:4] == C.GOP_TAG

@@ -24,13 +24,15 @@ from spikesci.models.codec.config import CodecConfig
 from spikesci.models.codec.entropy import Tables, build_tables
 from spikesci.models.codec.exact import QConv, exact_state, freeze_all, load_exact_state
 from spikesci.models.codec.fmvr import FMVR
+from spikesci.models.codec.global_mode import constant_field, decode_mode, encode_mode, quantize_vector
 from spikesci.models.codec.hyperprior import HyperpriorCoder
 from spikesci.models.codec.inter import InterCodec
 from spikesci.models.codec.intra import IntraCodec
 from spikesci.models.codec.motion import estimate_motion, motion_candidates
 from spikesci.models.codec.residual import decode_residual, default_steps, encode_residual
 
-GOP_TAG = b"GOP1"
+GOP_TAG = b"GOP1"  # format 1: every predicted map carries learned motion-vector latents
+GOP_TAG_MODES = b"GOP2"  # format 2: a mode symbol per predicted map first (global_mode.py)
 _GOP_HEAD = struct.Struct("<4sBBHHH")  # tag, quality, maps, channels, height, width
 MAX_SIDE = 8192
 MAX_GOP = 255
@@ -130,9 +132,20 @@ class FeatureCodec(nn.Module):
         return int(quality)
 
     def _predicted(self, x: torch.Tensor, ref: torch.Tensor, lq: int, step: float, h: int, w: int, encoder,
-                   flow: torch.Tensor | None) -> tuple:
-        """One inter-coded map (plus its residual level): (x_hat, v_hat, warped, estimated bits)."""
-        x_hat, v_hat, warped, bits = self.inter.compress(x, ref, lq, encoder, self.tables, flow=flow)
+                   flow: torch.Tensor | None, modes: bool = False,
+                   vector: tuple[int, int] | None = None, skip: bool = False) -> tuple:
+        """One inter-coded map (plus its residual level): (x_hat, v_hat, warped, estimated bits).
+
+        `modes` (format 2): a mode symbol first; with `vector` the map moves by that global translation
+        (quarter pixels) and no motion latents are coded (`skip`: no feature latents either), else `flow`
+        is coded as learned latents."""
+        mode_bits, fixed = 0.0, None
+        if modes:
+            mode_bits = encode_mode(encoder, vector, skip)
+            fixed = constant_field(vector, x) if vector is not None else None
+        x_hat, v_hat, warped, bits = self.inter.compress(x, ref, lq, encoder, self.tables, flow=flow,
+                                                         fixed=fixed, skip=skip)
+        bits += mode_bits
         if step > 0:
             x_hat, b = encode_residual(x, x_hat, step, h, w, encoder, self.tables)
             bits += b
@@ -146,15 +159,20 @@ class FeatureCodec(nn.Module):
 
     def _rdo_predicted(self, x: torch.Tensor, ref: torch.Tensor, quality: int, h: int, w: int,
                        encoder) -> tuple:
-        """`_predicted` with the candidate motion (motion.motion_candidates) of lowest bits + lambda *
-        distortion, each coded in a dry run; the winner's symbols are replayed into `encoder`.
-        Encoder-side only: streams decode the same way whatever is chosen."""
+        """`_predicted` (format 2) with the candidate motion of lowest bits + lambda * distortion, each coded
+        in a dry run; the winner's symbols are replayed into `encoder`. Candidates (motion.motion_candidates):
+        the block-matching and the smoothed field as learned latents, the global translation and no motion
+        as global-mode vectors (a few bits instead of a field's latents)."""
         step, lq = self.residual_steps[quality], self._latent(quality)
         weight = self._rdo_weight(quality, x)
         best, best_cost = None, float("inf")
-        for flow in motion_candidates(x, ref, self.inter.search):
+        local, smooth, pan, still = motion_candidates(x, ref, self.inter.search)
+        pan, still = quantize_vector(pan), quantize_vector(still)
+        tries = [(local, None, False), (smooth, None, False), (None, pan, False), (None, still, False),
+                 (None, pan, True), (None, still, True)]
+        for flow, vector, skip in tries:
             recorder = _Recorder()
-            out = self._predicted(x, ref, lq, step, h, w, recorder, flow)
+            out = self._predicted(x, ref, lq, step, h, w, recorder, flow, True, vector, skip)
             cost = out[3] + weight * float(((out[0] - x.double())[..., :h, :w] ** 2).sum())
             if cost < best_cost:
                 best, best_cost = (out, recorder), cost
@@ -169,8 +187,9 @@ class FeatureCodec(nn.Module):
         `flows=False`: skip FMVR (the end side never needs refined vectors; they are a cloud-side product and
         do not feed the references), so the returned flows are zeros; the bytes are the same.
         `motion`: "rdo" codes, for each predicted map, the cheapest of a few candidate motion fields in rate
-        plus distortion (a few dry runs per map); "local" codes the block-matching field as it is (faster,
-        the first release's bytes). Both decode with the same decoder."""
+        plus distortion (a few dry runs per map; format 2, with the global-translation mode); "local" codes
+        the block-matching field as it is (faster, format 1: the first release's bytes). Both decode with
+        the same decoder."""
         import constriction
 
         if motion not in MOTION_MODES:
@@ -200,7 +219,8 @@ class FeatureCodec(nn.Module):
             vectors.append(self.fmvr(v_hat, x_hat, warped) if flows else torch.zeros_like(v_hat))
             outs.append(x_hat)
         words = np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
-        payload = _GOP_HEAD.pack(GOP_TAG, quality, n, c, h, w) + words
+        tag = GOP_TAG_MODES if motion == "rdo" else GOP_TAG
+        payload = _GOP_HEAD.pack(tag, quality, n, c, h, w) + words
         return payload, self._result(outs, vectors, h, w, bits)
 
     @torch.no_grad()
@@ -214,7 +234,7 @@ class FeatureCodec(nn.Module):
             raise ContainerError("feature stream chunk has a bad length")
         tag, quality, n, c, h, w = _GOP_HEAD.unpack_from(payload)
         bad_size = not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE)
-        if tag != GOP_TAG or c != self.config.channels or n < 1 or bad_size:
+        if tag not in (GOP_TAG, GOP_TAG_MODES) or c != self.config.channels or n < 1 or bad_size:
             raise ContainerError("feature stream chunk header is damaged or made by another model")
         if expect is not None and (n, h, w) != tuple(expect):
             raise ContainerError(f"feature stream chunk holds {n} maps of {h}x{w}, the header says "
@@ -233,7 +253,10 @@ class FeatureCodec(nn.Module):
                 x_hat = decode_residual(x_hat, step, h, w, dec, self.tables)
             outs, flows = [x_hat], []
             for _ in range(1, n):
-                x_hat, v_hat, warped = self.inter.decompress(dec, x_hat, lq, self.tables)
+                vector, skip = decode_mode(dec) if tag == GOP_TAG_MODES else (None, False)
+                fixed = constant_field(vector, x_hat) if vector is not None else None
+                x_hat, v_hat, warped = self.inter.decompress(dec, x_hat, lq, self.tables, fixed=fixed,
+                                                             skip=skip)
                 if step > 0:
                     x_hat = decode_residual(x_hat, step, h, w, dec, self.tables)
                 flows.append(self.fmvr(v_hat, x_hat, warped))

@@ -79,26 +79,42 @@ class InterCodec(nn.Module):
     # -- real coding ---------------------------------------------------------------------------------
     @torch.no_grad()
     def compress(self, x: torch.Tensor, ref: torch.Tensor, quality: int, encoder, tables: Tables,
-                 flow: torch.Tensor | None = None) -> tuple:
+                 flow: torch.Tensor | None = None, fixed: torch.Tensor | None = None,
+                 skip: bool = False) -> tuple:
         """x (1, C, h, w), exact ref float64 -> (x_hat, v_hat, warped) exact float64, estimated bits.
 
-        `flow`: the motion to code (default: block matching); any field decodes, only its cost differs."""
-        if flow is None:
-            flow = estimate_motion(x, ref, self.search)
-        m_hat, bits = self.mv_coder.compress(self.mv_a(flow), quality, encoder, tables)
-        v_hat = quant_flow(self.mv_s(m_hat))
+        `flow`: the motion to code (default: block matching); any field decodes, only its cost differs.
+        `fixed`: exact vectors the decoder already knows (global mode): no motion latents are coded.
+        `skip` (with `fixed`): no feature latents either; the map is the motion-compensated reference."""
+        if fixed is not None:
+            v_hat, bits = fixed, 0.0
+        else:
+            if flow is None:
+                flow = estimate_motion(x, ref, self.search)
+            m_hat, bits = self.mv_coder.compress(self.mv_a(flow), quality, encoder, tables)
+            v_hat = quant_flow(self.mv_s(m_hat))
+        if skip:
+            warped = warp(ref, v_hat)
+            return quant_act(warped), v_hat, warped, bits
         warped, ctx, prior = self._context(ref, v_hat)
         y = self.enc(torch.cat([x.float(), ctx.float()], 1))
         y_hat, y_bits = self.coder.compress(y, quality, encoder, tables, extra=prior)
         return self._synth(y_hat, warped, ctx), v_hat, warped, bits + y_bits
 
     @torch.no_grad()
-    def decompress(self, decoder, ref: torch.Tensor, quality: int, tables: Tables) -> tuple:
+    def decompress(self, decoder, ref: torch.Tensor, quality: int, tables: Tables,
+                   fixed: torch.Tensor | None = None, skip: bool = False) -> tuple:
         """Inverse of `compress`: (x_hat, v_hat, warped) exact float64."""
         h, w = ref.shape[-2:]
         shape = (h >> self.y_down, w >> self.y_down)
-        m_hat = self.mv_coder.decompress(decoder, shape, quality, tables)
-        v_hat = quant_flow(self.mv_s(m_hat))
+        if fixed is not None:
+            v_hat = fixed
+        else:
+            m_hat = self.mv_coder.decompress(decoder, shape, quality, tables)
+            v_hat = quant_flow(self.mv_s(m_hat))
+        if skip:
+            warped = warp(ref, v_hat)
+            return quant_act(warped), v_hat, warped
         warped, ctx, prior = self._context(ref, v_hat)
         y_hat = self.coder.decompress(decoder, shape, quality, tables, extra=prior)
         return self._synth(y_hat, warped, ctx), v_hat, warped

@@ -105,3 +105,35 @@ def test_bad_settings_refused_before_any_work(tmp_path, change, match):
     with pytest.raises(ConfigError, match=match):
         run(tmp_path / "out", replace(FamCodedConfig(), **change), progress=False)
     assert not (tmp_path / "out" / "cache").exists()
+
+
+def test_cli_stage_codec_task_fine_tunes_the_codec_through_the_frozen_fam(tmp_path, capsys):
+    """`spikesci train --stage codec-task`: a few steps of R + lambda * (D_feat + D_rec) from the shipped
+    codec; the FAM is not touched, the result is a loadable codec that codes differently."""
+    import csv
+    import json
+
+    from spikesci import sci
+    from spikesci.cli import main as cli_main
+    from spikesci.errors import ConfigError
+    from spikesci.train.codec_stage import run_task_stage
+
+    try:
+        sm = sci.load_model()
+    except SpikeSciError:
+        pytest.skip("no shipped codec")
+    fam_before = {k: v.clone() for k, v in sm.fam.state_dict().items()}
+    out = tmp_path / "task"
+    assert cli_main(["train", "--stage", "codec-task", "--out", str(out), "--scenes", "2", "--steps", "2",
+                     "--batch", "1", "--crop", "32", "--lr", "1e-2", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    tuned = FeatureCodec.load(out / "codec.pt")
+    assert tuned.sha256 == summary["sha256"] != sm.checksum
+    assert tuned.meta["config"]["task_weight"] == 0.01 and tuned.meta["fem_sha256"]
+    rows = list(csv.DictReader(open(out / "log-codec.csv")))
+    assert len(rows) == 2 and all(float(r["psnr"]) > 0 for r in rows)
+    assert all(torch.equal(v, fam_before[k]) for k, v in sm.fam.state_dict().items())
+    feats = torch.randn(2, 8, 16, 16)
+    assert tuned.compress(feats, 0)[0] != sm.codec.compress(feats, 0)[0]
+    with pytest.raises(ConfigError, match="task-weight"):
+        run_task_stage(tmp_path / "bad", task_weight=0.0, progress=False)

@@ -137,7 +137,8 @@ def _coded_fam(name: str, codec: FeatureCodec, perception) -> torch.nn.Module:
         raise ModelMismatchError(f"{path}: the codec's fine-tuned FAM is missing or does not match "
                                  "the manifest")
     blob = torch.load(path, map_location="cpu", weights_only=True)
-    if blob.get("codec_sha256") != codec.sha256:
+    keyed = blob.get("codec_sha256")
+    if codec.sha256 not in (keyed if isinstance(keyed, list) else [keyed]):  # one FAM may serve releases
         raise ModelMismatchError(f"{path} was fine-tuned on another codec than '{name}'")
     if "config" in blob:
         from spikesci.models.zoo import fam_from_blob
@@ -249,7 +250,7 @@ def read_header(reader: ContainerReader) -> dict:
 
 
 def _model_for(header: dict, model: str | None) -> SciModel:
-    sm = load_model(model or header["model"])
+    sm = load_model(model or _shipped_name(header["codec_sha256"]) or header["model"])
     if sm.checksum != header["codec_sha256"]:
         raise ModelMismatchError(
             f"stream was made by codec weights {header['codec_sha256'][:12]}... (model '{header['model']}'), "
@@ -262,6 +263,16 @@ def _model_for(header: dict, model: str | None) -> SciModel:
     if header["channels"] != sm.codec.config.channels:
         raise ModelMismatchError("stream has a different number of feature channels than the codec")
     return sm
+
+
+def _shipped_name(codec_sha256: str) -> str | None:
+    """The shipped codec model with these weights, if any: a stream names the codec's checksum, so one made
+    by an earlier release ('sci' then, e.g. 'sci-r1' now) still finds its weights after 'sci' moves on."""
+    try:
+        models = _codec_manifest().get("models", {})
+    except SpikeSciError:
+        return None
+    return next((name for name, entry in models.items() if entry.get("sha256") == codec_sha256), None)
 
 
 def _same_fem(header: dict, perception) -> bool:

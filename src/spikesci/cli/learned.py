@@ -11,7 +11,7 @@ from pathlib import Path
 
 from spikesci.errors import SpikeSciError
 
-STAGES = ("fem", "fam", "all", "codec", "codec-fam")
+STAGES = ("fem", "fam", "all", "codec", "codec-fam", "codec-task")
 
 
 def register(commands, bench) -> None:
@@ -22,7 +22,8 @@ def register(commands, bench) -> None:
 def register_train(commands) -> None:
     from spikesci.train.config import ABLATIONS
 
-    p = commands.add_parser("train", help="train the learned models (stage fem, fam, all, codec, codec-fam)",
+    p = commands.add_parser("train", help="train the learned models (stage fem, fam, all, codec, codec-fam, "
+                            "codec-task)",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--stage", choices=STAGES, default="all")
     p.add_argument("--out", required=True, help="output folder (weights, checkpoints, config.json, logs)")
@@ -44,6 +45,11 @@ def register_train(commands) -> None:
     p.add_argument("--config", default=None, help="start from a saved config.json")
     p.add_argument("--fem", default=None, help="trained FEM weights for --stage fam (default OUT/fem.pt)")
     p.add_argument("--cache", default=None, help="scene cache folder (default OUT/cache)")
+    p.add_argument("--init", default=None, help="--stage codec-task: codec .pt to start from")
+    p.add_argument("--task-weight", type=float, default=0.01,
+                   help="--stage codec-task: weight of the reconstruction MSE (through the frozen FAM)")
+    p.add_argument("--feature-weight", type=float, default=0.1,
+                   help="--stage codec-task: weight of the feature MSE")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt-<stage>.pt")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
@@ -88,6 +94,15 @@ def run_train(args) -> int:
 
         summary = run_stage(args.out, args.steps, args.batch, args.crop, args.lr, args.seed, args.threads,
                             args.cache, args.resume, args.fem, None, args.scenes, not args.no_progress)
+        print(json.dumps(summary, default=str))
+        return 0
+    if args.stage == "codec-task":  # stage 3 with the task loss: the codec fine-tuned through the frozen FAM
+        from spikesci.train.codec_stage import run_task_stage
+
+        summary = run_task_stage(args.out, args.steps, args.batch, args.crop, args.lr,
+                                 args.seed, args.threads, args.cache, args.resume,
+                                 args.init, args.task_weight, args.feature_weight, args.scenes,
+                                 not args.no_progress)
         print(json.dumps(summary, default=str))
         return 0
     if args.stage == "codec-fam":  # stage 3, cloud side: the FAM fine-tuned on the codec's decoded maps

@@ -223,6 +223,52 @@ def run_stage(out: str | Path, steps: int | None = None, batch: int | None = Non
     return {"out": str(out / "codec.pt"), "sha256": sha, "seconds": meta["seconds"]}
 
 
+def run_task_stage(out: str | Path, steps: int | None = None, batch: int | None = None,
+                   crop: int | None = None, lr: float | None = None, seed: int = 0,
+                   threads: int | None = None,
+                   cache: str | Path | None = None, resume: bool = False, init: str | Path | None = None,
+                   task_weight: float = 0.01, feature_weight: float = 0.1, scenes: int | None = None,
+                   progress: bool = True) -> dict:
+    """`spikesci train --stage codec-task`: fine-tune a trained codec (default: the shipped one) with the task
+    loss through the frozen stage-3 FAM that decodes its streams, R + lambda_q * (feature_weight * D_feat +
+    task_weight * D_rec) (paper Fig. 7c). The FAM stays as it is, so its weights file keeps serving the
+    result. Writes OUT/codec.pt; returns a summary."""
+    from dataclasses import replace
+
+    from spikesci import sci
+    from spikesci.data.recon import SceneBank, SceneMix, build_cache
+    from spikesci.errors import ConfigError
+    from spikesci.models.zoo import read_manifest
+
+    if task_weight <= 0 or feature_weight < 0:
+        raise ConfigError("codec-task: --task-weight must be positive and --feature-weight not negative")
+    shipped = sci.load_model()
+    fam = shipped.fam.eval()
+    for p in fam.parameters():
+        p.requires_grad_(False)
+    init = Path(init) if init else Path(__file__).resolve().parent.parent / "weights" / "codec-sci.pt"
+    cfg = CodecTrainConfig(source="fem", steps=1500, batch=4, maps=fam.config.maps, crop=64, lr=3e-4,
+                           task_weight=task_weight, feature_weight=feature_weight, seed=seed, threads=1,
+                           ckpt_every=50)
+    for name, value in (("steps", steps), ("batch", batch), ("crop", crop), ("lr", lr), ("threads", threads)):
+        if value is not None:
+            cfg = replace(cfg, **{name: value})
+    mix = SceneMix(scenes=scenes or 160, seed=5)
+    if cfg.crop % 16 or not 32 <= cfg.crop <= mix.size:
+        raise ConfigError(f"codec-task: --crop must be a multiple of 16 in 32..{mix.size}, got {cfg.crop}")
+    out = Path(out)
+    bank = SceneBank(build_cache(mix, Path(cache) if cache else out / "cache", progress))
+    t0 = time.time()
+    codec = train_codec(cfg, out, FemSource(bank, shipped.perception.fem), init=init, fam=fam, resume=resume,
+                        progress=progress)
+    entry = read_manifest()["models"][shipped.perception.name]
+    meta = {"perception": shipped.perception.name, "fem_sha256": entry["sha256"][entry["files"]["fem"]],
+            "init": str(init), "fam": "the shipped stage-3 FAM of codec 'sci' (frozen)", "steps": cfg.steps,
+            "seconds": round(time.time() - t0, 1), "data": asdict(mix), "config": cfg.to_dict()}
+    sha = codec.save(out / "codec.pt", meta)
+    return {"out": str(out / "codec.pt"), "sha256": sha, "seconds": meta["seconds"]}
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m spikesci.train.codec_stage --out DIR [...]` (the same as `spikesci train --stage codec`)."""
     import argparse

@@ -242,3 +242,28 @@ def test_first_release_streams_still_decode_after_the_fam_update():
         pytest.skip("no earlier release listed")
     assert all(sci._same_fem({"perception_sha256": c}, per) for c in listed)
     assert per.checksum not in listed  # the current pair is accepted on its own
+
+
+def test_streams_of_an_earlier_codec_release_find_their_weights(tmp_path):
+    """A stream names its codec's checksum: one made by an earlier shipped release (kept under its own name)
+    decodes without naming the model, with those weights and the stage-3 FAM listed for them."""
+    try:
+        models = sci._codec_manifest()["models"]
+        sm = sci.load_model()
+    except SpikeSciError:
+        pytest.skip("no shipped codec")
+    earlier = [name for name in models if name != sci.DEFAULT_CODEC]
+    if not earlier:
+        pytest.skip("no earlier codec release shipped")
+    rng = np.random.default_rng(3)
+    spikes = (rng.random((90, 32, 40)) < 0.3).astype(np.uint8)
+    for name in [sci.DEFAULT_CODEC] + earlier:
+        path = tmp_path / f"{name}.sci"
+        sci.encode_spikes(spikes, path, quality=1, model=name)
+        old = sci.load_model(name)
+        assert sci._shipped_name(old.checksum) == name
+        res = sci.decode_file(path)  # no model named: found by checksum
+        assert res.header["codec_sha256"] == old.checksum
+        assert np.array_equal(res.images, sci.decode_file(path, model=name).images)
+        assert old.fam is not old.perception.fam  # the stage-3 FAM serves this release too
+    assert sm.checksum not in [sci.load_model(n).checksum for n in earlier]

@@ -62,8 +62,8 @@ def test_simulate_info_reconstruct_from_a_bundled_image(tmp_path, capsys):
     assert code == 0 and len(list((tmp_path / "all").glob("frame_*.png"))) == 60
     for phases in (1, 4):
         png = tmp_path / f"net{phases}.png"
-        assert run(capsys, "reconstruct", dat, "-o", png, "--method", "net", "--frame", 30, "--phases", phases,
-                   *SMALL)[0] == 0
+        args = ("--method", "net", "--frame", 30, "--phases", phases, *SMALL)
+        assert run(capsys, "reconstruct", dat, "-o", png, *args)[0] == 0
         image = np.asarray(Image.open(png), dtype=np.float64) / 255
         assert image.shape == (40, 64) and np.abs(image - truth[30]).mean() < 0.12
 

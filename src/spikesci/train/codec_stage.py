@@ -238,7 +238,7 @@ def run_task_stage(out: str | Path, steps: int | None = None, batch: int | None 
     from spikesci import sci
     from spikesci.data.recon import SceneBank, SceneMix, build_cache
     from spikesci.errors import ConfigError
-    from spikesci.models.zoo import read_manifest
+    from spikesci.models.zoo import WEIGHTS_DIR
 
     if task_weight <= 0 or feature_weight < 0:
         raise ConfigError("codec-task: --task-weight must be positive and --feature-weight not negative")
@@ -246,7 +246,10 @@ def run_task_stage(out: str | Path, steps: int | None = None, batch: int | None 
     fam = shipped.fam.eval()
     for p in fam.parameters():
         p.requires_grad_(False)
-    init = Path(init) if init else Path(__file__).resolve().parent.parent / "weights" / "codec-sci.pt"
+    init = Path(init) if init else WEIGHTS_DIR / "codec-sci.pt"
+    if not init.is_file():
+        raise ConfigError(f"codec-task: --init {init}: no such codec file")
+    FeatureCodec.load(init)  # a damaged or foreign file is refused here, before any data is built
     cfg = CodecTrainConfig(source="fem", steps=1500, batch=4, maps=fam.config.maps, crop=64, lr=3e-4,
                            task_weight=task_weight, feature_weight=feature_weight, seed=seed, threads=1,
                            ckpt_every=50)
@@ -261,8 +264,7 @@ def run_task_stage(out: str | Path, steps: int | None = None, batch: int | None 
     t0 = time.time()
     codec = train_codec(cfg, out, FemSource(bank, shipped.perception.fem), init=init, fam=fam, resume=resume,
                         progress=progress)
-    entry = read_manifest()["models"][shipped.perception.name]
-    meta = {"perception": shipped.perception.name, "fem_sha256": entry["sha256"][entry["files"]["fem"]],
+    meta = {"perception": shipped.perception.name, "fem_sha256": shipped.perception.fem_checksum,
             "init": str(init), "fam": "the shipped stage-3 FAM of codec 'sci' (frozen)", "steps": cfg.steps,
             "seconds": round(time.time() - t0, 1), "data": asdict(mix), "config": cfg.to_dict()}
     sha = codec.save(out / "codec.pt", meta)

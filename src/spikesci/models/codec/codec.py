@@ -167,9 +167,9 @@ class FeatureCodec(nn.Module):
         weight = self._rdo_weight(quality, x)
         best, best_cost = None, float("inf")
         local, smooth, pan, still = motion_candidates(x, ref, self.inter.search)
-        pan, still = quantize_vector(pan), quantize_vector(still)
-        tries = [(local, None, False), (smooth, None, False), (None, pan, False), (None, still, False),
-                 (None, pan, True), (None, still, True)]
+        vectors = dict.fromkeys([quantize_vector(pan), quantize_vector(still)])  # one when the pan is 0
+        tries = [(local, None, False), (smooth, None, False)]
+        tries += [(None, v, skip) for skip in (False, True) for v in vectors]
         for flow, vector, skip in tries:
             recorder = _Recorder()
             out = self._predicted(x, ref, lq, step, h, w, recorder, flow, True, vector, skip)

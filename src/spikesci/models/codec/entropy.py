@@ -12,6 +12,7 @@ Categorical model (range coder), in raster order.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -87,6 +88,15 @@ class Tables:
             sel = idx == i
             out[sel] = np.asarray(decoder.decode(self.model(int(i)), int(sel.sum())), dtype=np.int64)
         return (out - SUPPORT).reshape(index.shape)
+
+
+@lru_cache(maxsize=8)
+def uniform_model(size: int):
+    """A constriction model with `size` equally likely symbols (side information: table indices, modes,
+    vectors). Built from a fixed float vector, so encoder and decoder quantise it identically."""
+    import constriction
+
+    return constriction.stream.model.Categorical(np.full(size, 1.0 / size), perfect=False)
 
 
 def quantize_symbols(y: np.ndarray, mu: np.ndarray, step: np.ndarray) -> np.ndarray:

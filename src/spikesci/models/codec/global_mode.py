@@ -19,6 +19,7 @@ import math
 import numpy as np
 import torch
 
+from spikesci.models.codec.entropy import uniform_model
 from spikesci.models.codec.exact import FLOW_BITS, FLOW_MAX
 
 MODES = 3  # 0: learned motion-vector latents, 1: global translation, 2: global translation + skip
@@ -26,12 +27,6 @@ _UNITS = 1 << FLOW_BITS  # quarter pixels
 _RANGE = int(FLOW_MAX) * _UNITS  # |component| <= FLOW_MAX px
 MODE_BITS = math.log2(MODES)
 VECTOR_BITS = 2 * math.log2(2 * _RANGE + 1)
-
-
-def _uniform(size: int):
-    import constriction
-
-    return constriction.stream.model.Categorical(np.full(size, 1.0 / size), perfect=False)
 
 
 def quantize_vector(flow: torch.Tensor) -> tuple[int, int]:
@@ -52,17 +47,17 @@ def encode_mode(encoder, vector: tuple[int, int] | None, skip: bool = False) -> 
     if vector is None:
         if skip:
             raise ValueError("skip needs a global vector")
-        encoder.encode(np.zeros(1, np.int32), _uniform(MODES))
+        encoder.encode(np.zeros(1, np.int32), uniform_model(MODES))
         return MODE_BITS
-    encoder.encode(np.full(1, 2 if skip else 1, np.int32), _uniform(MODES))
-    encoder.encode(np.asarray(vector, np.int32) + _RANGE, _uniform(2 * _RANGE + 1))
+    encoder.encode(np.full(1, 2 if skip else 1, np.int32), uniform_model(MODES))
+    encoder.encode(np.asarray(vector, np.int32) + _RANGE, uniform_model(2 * _RANGE + 1))
     return MODE_BITS + VECTOR_BITS
 
 
 def decode_mode(decoder) -> tuple[tuple[int, int] | None, bool]:
     """Inverse of `encode_mode`: (None or the quarter-pixel vector, skip)."""
-    mode = int(np.asarray(decoder.decode(_uniform(MODES), 1))[0])
+    mode = int(np.asarray(decoder.decode(uniform_model(MODES), 1))[0])
     if mode == 0:
         return None, False
-    v = np.asarray(decoder.decode(_uniform(2 * _RANGE + 1), 2), dtype=np.int64) - _RANGE
+    v = np.asarray(decoder.decode(uniform_model(2 * _RANGE + 1), 2), dtype=np.int64) - _RANGE
     return (int(v[0]), int(v[1])), mode == 2

@@ -14,14 +14,8 @@ import math
 import numpy as np
 import torch
 
-from spikesci.models.codec.entropy import SUPPORT, TABLES, Tables, table_index
+from spikesci.models.codec.entropy import SUPPORT, TABLES, Tables, table_index, uniform_model
 from spikesci.models.codec.exact import quant_act
-
-
-def _uniform_model():
-    import constriction
-
-    return constriction.stream.model.Categorical(np.full(TABLES, 1.0 / TABLES), perfect=False)
 
 
 def encode_residual(x: torch.Tensor, x_hat: torch.Tensor, step: float, h: int, w: int, encoder,
@@ -31,7 +25,7 @@ def encode_residual(x: torch.Tensor, x_hat: torch.Tensor, step: float, h: int, w
     c = r.shape[1]
     spread = np.sqrt(np.mean(r**2, axis=(0, 2, 3))) / step + 1e-9
     idx_c = table_index(np.log(spread), np.zeros(c)).astype(np.int32)
-    encoder.encode(idx_c, _uniform_model())
+    encoder.encode(idx_c, uniform_model(TABLES))
     q = np.clip(np.round(r / step), -SUPPORT, SUPPORT).astype(np.int64)
     idx = np.broadcast_to(idx_c.reshape(1, c, 1, 1).astype(np.int64), q.shape)
     tables.encode(encoder, q, idx)
@@ -43,7 +37,7 @@ def decode_residual(x_hat: torch.Tensor, step: float, h: int, w: int, decoder,
                     tables: Tables) -> torch.Tensor:
     """Inverse of `encode_residual`."""
     c = x_hat.shape[1]
-    idx_c = np.asarray(decoder.decode(_uniform_model(), c), dtype=np.int64)
+    idx_c = np.asarray(decoder.decode(uniform_model(TABLES), c), dtype=np.int64)
     idx = np.broadcast_to(idx_c.reshape(1, c, 1, 1), (x_hat.shape[0], c, h, w))
     q = tables.decode(decoder, idx)
     return _apply(x_hat, q, step, h, w)

@@ -27,16 +27,18 @@ import torch
 from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
 from spikesci.io.container import ContainerReader, ContainerWriter
 from spikesci.models.codec import FeatureCodec
-from spikesci.models.codec.codec import MOTION_MODES
-
-MAGIC = b"SCI\x00"
-VERSION = 1
-KIND = ".sci feature stream"
-QUALITIES = [1, 2, 3, 4, 5]
-DEFAULT_QUALITY = 3
-DEFAULT_GOP = 8
-DEFAULT_CODEC = "sci"
-MAX_FRAMES = 1 << 31
+from spikesci.sci_header import (  # noqa: F401 - the constants are part of this facade
+    DEFAULT_CODEC,
+    DEFAULT_GOP,
+    DEFAULT_QUALITY,
+    KIND,
+    MAGIC,
+    MAX_FRAMES,
+    MOTION_MODES,
+    QUALITIES,
+    VERSION,
+    read_header,
+)
 
 
 @dataclass
@@ -194,12 +196,18 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
         "maps": int(len(frames)), "map_frames": [int(f) for f in frames],
         "channels": sm.codec.config.channels, "motion": motion,
     }
+    from spikesci.reconstruct.exposure import auto_white_rate
+
+    # the clip's exposure, so `decode --white-rate auto` shows a dim recording as bright as `reconstruct`
+    header["white_rate"] = round(auto_white_rate(spikes), 6)
     t0 = time.time()
     path = Path(path)
-    from tqdm import tqdm
+    from spikesci.progress import map_ticks, progress_bar
 
-    with ContainerWriter(path, MAGIC, VERSION, header) as writer:
-        for a in tqdm(range(0, len(frames), gop), desc="encode", disable=not progress):
+    with ContainerWriter(path, MAGIC, VERSION, header) as writer, \
+            progress_bar(len(frames), "encode", "map", enabled=progress) as bar, \
+            map_ticks(sm.codec, motion, bar.update):
+        for a in range(0, len(frames), gop):
             feats, _ = per.extract(spikes, frames[a:a + gop])
             payload, _ = sm.codec.compress(feats, qi, flows=False, motion=motion)  # FMVR is cloud-side
             writer.write_chunk(payload)
@@ -221,34 +229,6 @@ def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY
 
 
 # -- decoding ------------------------------------------------------------------------------------------
-def _int(header: dict, key: str, lo: int, hi: int) -> int:
-    v = header.get(key)
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ContainerError(f".sci header field '{key}' is missing or invalid ({v!r})")
-    return v
-
-
-def read_header(reader: ContainerReader) -> dict:
-    """Validate the header of an open `.sci` container (every field the decoder relies on)."""
-    hd = reader.header
-    if hd.get("format") != "sci":
-        raise ContainerError(f"{reader.path.name}: not a {KIND}")
-    for key, lo, hi in (("height", 1, 65535), ("width", 1, 65535), ("frames", 1, MAX_FRAMES),
-                        ("window", 1, 4096), ("lookback", 0, 4096), ("stride", 1, 4096), ("gop", 1, 255),
-                        ("maps", 0, MAX_FRAMES), ("channels", 1, 4096), ("quality", 0, 255)):
-        _int(hd, key, lo, hi)
-    if hd["height"] * hd["width"] > 1 << 25:
-        raise ContainerError(f".sci header frame size {hd['height']}x{hd['width']} is implausibly large")
-    if hd["quality"] not in QUALITIES:
-        raise ContainerError(f".sci header quality {hd['quality']} is not one of {QUALITIES}")
-    mf = hd.get("map_frames")
-    if not isinstance(mf, list) or len(mf) != hd["maps"] or not all(isinstance(f, int) for f in mf):
-        raise ContainerError(".sci header field 'map_frames' is missing or invalid")
-    if not isinstance(hd.get("codec_sha256"), str) or not isinstance(hd.get("model"), str):
-        raise ContainerError(".sci header does not name its codec")
-    return hd
-
-
 def _model_for(header: dict, model: str | None) -> SciModel:
     sm = load_model(model or _shipped_name(header["codec_sha256"]) or header["model"])
     if sm.checksum != header["codec_sha256"]:
@@ -349,18 +329,23 @@ def decode_features(path: str | Path, model: str | None = None) -> tuple[SciMode
 
 
 def decode_file(path: str | Path, task: str = "reconstruct", model: str | None = None,
-                flows: str = "codec") -> SciResult:
+                flows: str = "codec", progress: bool = False, options: dict | None = None) -> SciResult:
     """Decode a `.sci` file and run `task` on the decoded features (see TASKS).
 
     flows: "codec" hands the decoded, FMVR-refined motion to the task (the paper's design); "fam" lets the
-    FAM estimate motion on the decoded features itself (for comparison)."""
+    FAM estimate motion on the decoded features itself (for comparison). `progress`: a per-map bar with
+    ETA on stderr for the pictures; `options`: task options (classify: {"model": head name}) handed to the
+    task in the header under "task_options"."""
     if task not in TASKS:
         raise SpikeSciError(f"unknown task '{task}' (available: {', '.join(sorted(TASKS))})")
     if flows not in ("codec", "fam"):
         raise SpikeSciError(f"flows must be 'codec' or 'fam', got {flows!r}")
     sm, hd, features, coded = decode_features(path, model)
     task_flows = coded if flows == "codec" else [None] * len(coded)
-    outputs = TASKS[task](sm, features, task_flows, hd)
+    if task == "reconstruct":
+        outputs = {"images": reconstruct_maps(sm, features, task_flows, hd, progress=progress)}
+    else:
+        outputs = TASKS[task](sm, features, task_flows, dict(hd, task_options=dict(options or {})))
     flows = coded
     flow_arr = np.stack([np.zeros((2, *features.shape[-2:]), np.float32) if f is None else f.float().numpy()
                          for f in flows]) if flows else np.zeros((0, 2, *features.shape[-2:]), np.float32)
@@ -368,18 +353,33 @@ def decode_file(path: str | Path, task: str = "reconstruct", model: str | None =
                      features.float().numpy(), flow_arr, hd, outputs)
 
 
+def fam64(sm: SciModel) -> torch.nn.Module:
+    """The model's FAM in float64, made once per model. The decoded features are exact (integer layers);
+    the FAM after them is a float network whose sums the thread count reorders: in float32 that moved a few
+    pixels by one grey level between OMP_NUM_THREADS=1 and 2 (issue 16). In float64 the reordering stays
+    ~1e-15, far below the 1/255 step of a picture, so decoded images are the same on every machine."""
+    fam = getattr(sm, "_fam64", None)
+    if fam is None or getattr(sm, "_fam64_of", None) is not sm.fam:
+        import copy
+
+        fam = copy.deepcopy(sm.fam).double().eval()
+        sm._fam64, sm._fam64_of = fam, sm.fam
+    return fam
+
+
 def _window_flows(sm: SciModel, feature, flow, idx: np.ndarray) -> torch.Tensor:
     """Flows between consecutive maps of a (possibly mirrored) window: decoded ones where the pair was coded
     as (k, k+1) in one GOP, the FAM's own estimate elsewhere (GOP boundaries, mirrored ends, flows="fam").
     `feature(i)` and `flow(a)` (None when not coded) give decoded maps and the flow of pair (a, a+1)."""
     out = []
+    fam = fam64(sm)
     for a, b in zip(idx[:-1], idx[1:]):
         coded = flow(a) if b == a + 1 else None
         if coded is not None:
-            out.append(coded.float())
+            out.append(coded.double())
         else:
             with torch.no_grad():
-                out.append(sm.fam.flow(feature(a)[None].float(), feature(b)[None].float())[0])
+                out.append(fam.flow(feature(a)[None].double(), feature(b)[None].double())[0])
     return torch.stack(out)
 
 
@@ -388,23 +388,27 @@ def _image(sm: SciModel, feature, flow, i: int, n: int, h: int, w: int) -> np.nd
 
     maps = sm.perception.maps
     idx = _mirror(i + np.arange(maps) - maps // 2, n)
-    win = torch.stack([feature(j) for j in idx]).float()[None]
+    win = torch.stack([feature(j) for j in idx]).double()[None]
     fl = _window_flows(sm, feature, flow, idx)[None]
     with torch.no_grad():
-        img = sm.fam(win, fl)
-    return img[0, 0, :h, :w].clamp(0, 1).numpy()
+        img = fam64(sm)(win, fl)
+    return img[0, 0, :h, :w].clamp(0, 1).numpy().astype(np.float32)
 
 
 def reconstruct_maps(sm: SciModel, features: torch.Tensor, flows: list, header: dict,
-                     indices=None) -> np.ndarray:
+                     indices=None, progress: bool = False) -> np.ndarray:
     """Images (len(indices), H, W) in [0, 1] at the given map indices (default all): FAM on a window of
     `maps` decoded maps around each (mirrored at the ends), with decoded flows where coded."""
+    from spikesci.progress import progress_bar
+
     n = features.shape[0]
     h, w = header["height"], header["width"]
     indices = range(n) if indices is None else indices
     images = np.empty((len(indices), h, w), dtype=np.float32)
-    for j, i in enumerate(indices):
-        images[j] = _image(sm, lambda k: features[k], lambda a: flows[a], int(i), n, h, w)
+    with progress_bar(len(indices), "decode", "map", enabled=progress) as bar:
+        for j, i in enumerate(indices):
+            images[j] = _image(sm, lambda k: features[k], lambda a: flows[a], int(i), n, h, w)
+            bar.update(1)
     return images
 
 
@@ -443,7 +447,7 @@ def _classify(sm: SciModel, features: torch.Tensor, flows: list, header: dict) -
     """`decode --task classify`: the classification head on the decoded features (no images rebuilt)."""
     from spikesci.tasks.classify import decode_task
 
-    return decode_task(features, header)
+    return decode_task(features, header, header.get("task_options", {}).get("model"))
 
 
 register_task("classify", _classify)

@@ -1,4 +1,7 @@
-"""`spikesci encode` / `spikesci decode` (.sci feature streams) and `spikesci bench codec`."""
+"""`spikesci encode` / `spikesci decode` (.sci feature streams) and `spikesci bench codec`.
+
+Registering these parsers imports no torch (the constants come from sci_header.py), so `--help` and argument
+errors answer at once; the codec is loaded only to encode or decode."""
 
 from __future__ import annotations
 
@@ -7,12 +10,27 @@ from pathlib import Path
 
 import numpy as np
 
-from spikesci.cli.common import add_force_arg, add_size_args, check_output, print_json
+from spikesci.cli.common import (
+    add_force_arg,
+    add_size_args,
+    check_folder,
+    check_input,
+    check_output,
+    check_size,
+    check_suffix,
+    print_json,
+    save_png,
+    show_progress,
+    white_rate_arg,
+)
 from spikesci.errors import SpikeSciError
+
+TASKS = ("reconstruct", "classify")
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi")
 
 
 def register(commands, bench) -> None:
-    from spikesci.sci import DEFAULT_GOP, DEFAULT_QUALITY, MOTION_MODES, QUALITIES
+    from spikesci.sci_header import DEFAULT_GOP, DEFAULT_QUALITY, MOTION_MODES, QUALITIES
 
     p = commands.add_parser(
         "encode", help="spikes -> .sci learned feature stream (lossy, for machines)",
@@ -23,7 +41,7 @@ def register(commands, bench) -> None:
     p.add_argument("--quality", type=int, default=DEFAULT_QUALITY, choices=QUALITIES,
                    help=f"rate point ({DEFAULT_QUALITY})")
     p.add_argument("--gop", type=int, default=DEFAULT_GOP,
-                   help=f"feature maps per group of pictures ({DEFAULT_GOP})")
+                   help=f"feature maps per group of pictures, 1..255 ({DEFAULT_GOP})")
     p.add_argument("--motion", choices=MOTION_MODES, default="rdo",
                    help="motion coding: rdo = cheapest per map of learned vector fields, one global "
                         "translation, or skip (default; stream format 2; 23-54%% fewer bytes at quality 1 "
@@ -37,16 +55,26 @@ def register(commands, bench) -> None:
     d = commands.add_parser(
         "decode", help=".sci -> images (or other task outputs) straight from the decoded features",
         description="Decode a .sci stream and run a task on the decoded features. OUT is a folder (one PNG "
-        "per feature map, frame_NNNNNN.png named by spike frame), OUT.png (the frame nearest --frame), "
-        "OUT.npz (images, frames, features, flows) or OUT.mp4 (a video).")
+        "per feature map, frame_NNNNNN.png named by spike frame), OUT.png (the map nearest --frame), "
+        "OUT.npz (images, frames, features, flows) or OUT.mp4/.mkv/.avi (a video). Coverage: the encoder "
+        "places one feature map every `stride` spike frames where its whole window of spike frames lies "
+        "inside the clip, so a clip's first `lookback` and last `lookahead` frames have no map of their "
+        "own; the JSON summary gives 'covered' (first and last map frame) and 'clip_frames'.")
     d.add_argument("input", help=".sci file")
     d.add_argument("-o", "--output", default=None,
-                   help="folder, OUT.png, OUT.npz or OUT.mp4 (needed for reconstruct; optional for classify)")
+                   help="folder, OUT.png, OUT.npz or a video (needed for reconstruct; optional for classify)")
     d.add_argument("--task", default="reconstruct", help="reconstruct (default) or classify")
-    d.add_argument("--frame", type=int, default=None, help="spike frame for a single PNG (nearest map)")
-    d.add_argument("--model", default=None, help="codec .pt file (default: the one named in the stream)")
+    d.add_argument("--frame", type=int, default=None,
+                   help="spike frame for a single OUT.png, 0..frames-1 of the clip (the nearest map is used)")
+    d.add_argument("--model", default=None,
+                   help="reconstruct: codec .pt file (default: the one named in the stream); classify: the "
+                   "head, s-digits (default), s-animals, s-natural or a .pt checkpoint")
+    d.add_argument("--codec", default=None, help="codec .pt file or shipped name (default: the stream's)")
     d.add_argument("--flows", choices=("codec", "fam"), default="codec",
                    help="motion for the FAM: decoded FMVR-refined vectors (codec) or the FAM's own estimate")
+    d.add_argument("--white-rate", type=white_rate_arg, default="auto",
+                   help="reconstruct: spikes per frame at full white in (0, 1], or 'auto' (default): the "
+                   "exposure the encoder measured on the clip (recorded in the stream)")
     add_force_arg(d)
     d.add_argument("--json", action="store_true", help="print a JSON summary")
     d.set_defaults(func=run_decode)
@@ -63,16 +91,17 @@ def register(commands, bench) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
+    src = check_input(args.input)
+    check_suffix(src, (".dat", ".npz"), "encode reads")
+    check_suffix(args.output, (".sci",), "encode writes")
+    check_size(args.height, args.width)
+    if not 1 <= args.gop <= 255:
+        raise SpikeSciError(f"--gop must be 1..255, got {args.gop}")
+    out = check_output(args.output, args.force, inputs=(src,))
     from spikesci.sci import encode_file
 
-    src = Path(args.input)
-    if not src.exists():
-        raise SpikeSciError(f"{src}: no such file")
-    out = check_output(args.output, args.force, inputs=(src,))
-    if not 1 <= args.gop <= 255:
-        raise SpikeSciError("--gop must be 1..255")
     stats = encode_file(src, out, args.quality, args.height, args.width, model=args.model,
-                        progress=not args.json, gop=args.gop, motion=args.motion)
+                        progress=show_progress(args.json), gop=args.gop, motion=args.motion)
     if args.json:
         print_json(stats)
     else:
@@ -80,20 +109,6 @@ def run_encode(args: argparse.Namespace) -> int:
               f"than raw 1-bit frames, {stats['maps']} feature maps in {stats['gops']} GOPs, "
               f"quality {stats['quality']}, {stats['seconds']:.2f} s")
     return 0
-
-
-def _save_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
-
-    Image.fromarray((np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), mode="L").save(path)
-
-
-def _map_frames(path: Path) -> list[int]:
-    from spikesci.io.container import ContainerReader
-    from spikesci.sci import KIND, MAGIC, VERSION, read_header
-
-    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
-        return read_header(reader)["map_frames"]
 
 
 def _save_video(path: Path, frames, summary: dict, fps: int = 25) -> None:
@@ -122,74 +137,149 @@ def _save_video(path: Path, frames, summary: dict, fps: int = 25) -> None:
         container.close()
 
 
-def run_decode(args: argparse.Namespace) -> int:
-    from spikesci.sci import decode_file
+def _check_decode(args: argparse.Namespace) -> tuple[Path, Path | None, str, dict]:
+    """Every check of `decode` before any decoding: (input, output or None, output suffix, header)."""
+    from spikesci.sci_header import stream_header
 
-    src = Path(args.input)
-    if args.output is None:  # a task without pictures (classify) may just print its answer
-        if args.task == "reconstruct":
-            raise SpikeSciError("decode --task reconstruct needs -o OUT (folder, OUT.png, OUT.npz or video)")
-        result = decode_file(src, task=args.task, model=args.model, flows=args.flows)
-        summary = {"input": str(src), "task": args.task, "maps": int(len(result.frames)),
-                   **{k: v for k, v in result.outputs.items() if isinstance(v, (int, float, str, list))}}
-        return _report(summary, args, src)
-    out = Path(args.output)
-    suffix = out.suffix.lower()
-    if suffix not in (".png", ".npz", ".mp4", ".avi", ".mkv", ""):
-        raise SpikeSciError(f"{out}: output must be a folder, .png, .npz or a video (.mp4/.mkv/.avi)")
-    if suffix == "" and out.exists() and not out.is_dir():
-        raise SpikeSciError(f"{out}: exists and is not a folder")
-    if suffix != "" or not out.exists():
-        check_output(out, args.force, inputs=(src,))
-    if args.task == "reconstruct" and suffix != ".npz":  # stream: bounded memory on long clips
-        from spikesci.sci import iter_images
-
-        summary = {"input": str(src), "output": str(out), "task": args.task, "frames": []}
-        if suffix == ".png":
-            frames = _map_frames(src)
-            target = frames[len(frames) // 2] if args.frame is None else args.frame
-            want = frames[int(np.argmin(np.abs(np.asarray(frames) - target)))]
-            for f, img in iter_images(src, args.model, args.flows):
-                if f == want:
-                    _save_png(out, img)
-                    summary["frames"].append(int(f))
-                    break
-        elif suffix:
-            tmp = out.with_name(out.stem + ".part" + out.suffix)
-            try:
-                _save_video(tmp, iter_images(src, args.model, args.flows), summary)
-                tmp.replace(out)
-            finally:
-                tmp.unlink(missing_ok=True)
+    src = check_input(args.input)
+    check_suffix(src, (".sci",), "decode reads")
+    if args.task not in TASKS:
+        raise SpikeSciError(f"--task: unknown task '{args.task}' (available: {', '.join(TASKS)})")
+    out = None if args.output is None else Path(args.output)
+    if out is None and args.task == "reconstruct":
+        raise SpikeSciError("decode --task reconstruct needs -o OUT (folder, OUT.png, OUT.npz or video)")
+    suffix = "" if out is None else out.suffix.lower()
+    if out is not None:
+        check_suffix(out, (".png", ".npz", *VIDEO_SUFFIXES, ""), "decode writes")
+    if args.task == "classify":
+        if out is not None and suffix not in (".npz", ""):
+            raise SpikeSciError(f"{out}: task 'classify' makes no pictures: write OUT.npz or a folder")
+        if args.frame is not None:
+            raise SpikeSciError("--frame applies to --task reconstruct only")
+        if args.white_rate != "auto":
+            raise SpikeSciError("--white-rate applies to --task reconstruct only")
+    if args.frame is not None and suffix != ".png":
+        raise SpikeSciError("--frame picks the picture of OUT.png; the other outputs hold every map")
+    hd, _ = stream_header(src)
+    if args.frame is not None and not 0 <= args.frame < hd["frames"]:
+        raise SpikeSciError(f"--frame {args.frame} is outside the clip (valid: 0..{hd['frames'] - 1})")
+    if out is not None:
+        if suffix == "":
+            check_folder(out, args.force, inputs=(src,))
         else:
-            out.mkdir(exist_ok=True)
-            written = []
-            try:
-                for f, img in iter_images(src, args.model, args.flows):
-                    written.append(out / f"frame_{int(f):06d}.png")
-                    _save_png(written[-1], img)
-                    summary["frames"].append(int(f))
-            except BaseException:  # a damaged later chunk: leave no half-decoded sequence behind
-                for p in written:
-                    p.unlink(missing_ok=True)
-                raise
-        summary["maps"] = len(summary["frames"])
-    else:
-        result = decode_file(src, task=args.task, model=args.model, flows=args.flows)
-        summary = {"input": str(src), "output": str(out), "task": args.task, "maps": int(len(result.frames)),
-                   "frames": [int(f) for f in result.frames],
+            check_output(out, args.force, inputs=(src,))
+    return src, out, suffix, hd
+
+
+def _white_rate(args: argparse.Namespace, hd: dict, first_image) -> tuple[float, str]:
+    """(white rate, how it was chosen): fixed, measured on the clip by the encoder, or (old streams that
+    did not record it) read off the first decoded picture."""
+    from spikesci.reconstruct.exposure import auto_white_rate_from_image
+    from spikesci.simulate.camera import DEFAULT_WHITE_RATE
+
+    if args.white_rate != "auto":
+        return float(args.white_rate), "fixed"
+    if isinstance(hd.get("white_rate"), (int, float)) and 0 < hd["white_rate"] <= 1:
+        return float(hd["white_rate"]), "auto (measured by the encoder)"
+    return auto_white_rate_from_image(first_image, DEFAULT_WHITE_RATE), "auto (from the first picture)"
+
+
+def _coverage(hd: dict) -> dict:
+    mf = hd["map_frames"]
+    return {"clip_frames": hd["frames"], "covered": [int(mf[0]), int(mf[-1])] if mf else None,
+            "stride": hd["stride"]}
+
+
+def run_decode(args: argparse.Namespace) -> int:
+    src, out, suffix, hd = _check_decode(args)
+    codec = args.codec or (args.model if args.task == "reconstruct" else None)
+    head = args.model if args.task == "classify" else None
+    progress = show_progress(args.json)
+    if args.task == "classify":
+        from spikesci.sci import decode_file
+
+        result = decode_file(src, task="classify", model=codec, flows=args.flows, options={"model": head})
+        summary = {"input": str(src), "task": args.task, "maps": int(len(result.frames)), **_coverage(hd),
                    **{k: v for k, v in result.outputs.items() if isinstance(v, (int, float, str, list))}}
-        arrays = {"frames": result.frames, "features": result.features, "flows": result.flows}
-        if result.images is not None:
-            arrays["images"] = result.images
-        if suffix == ".npz":
-            np.savez_compressed(out, **arrays)
-        elif suffix == "" and result.images is None:
-            out.mkdir(exist_ok=True)
-            np.savez_compressed(out / "outputs.npz", **arrays)
-        elif result.images is None:
-            raise SpikeSciError(f"task '{args.task}' makes no images: write OUT.npz or a folder")
+        if out is not None:
+            summary["output"] = str(out)
+            arrays = {"frames": result.frames, "features": result.features, "flows": result.flows}
+            target = out if suffix == ".npz" else out / "outputs.npz"
+            if suffix == "":
+                out.mkdir(exist_ok=True)
+            np.savez_compressed(target, **arrays)
+        return _report(summary, args, out or src)
+    summary = {"input": str(src), "output": str(out), "task": args.task, "frames": [], **_coverage(hd)}
+    if suffix == ".npz":
+        from spikesci.reconstruct.exposure import apply_gain
+        from spikesci.sci import decode_file
+        from spikesci.simulate.camera import DEFAULT_WHITE_RATE
+
+        result = decode_file(src, task="reconstruct", model=codec, flows=args.flows, progress=progress)
+        white, how = _white_rate(args, hd, result.images[0] if len(result.images) else np.zeros((1, 1)))
+        images = apply_gain(result.images, DEFAULT_WHITE_RATE, white)
+        np.savez_compressed(out, frames=result.frames, features=result.features, flows=result.flows,
+                            images=images)
+        summary["frames"] = [int(f) for f in result.frames]
+    else:
+        white, how = _stream_pictures(args, src, out, suffix, hd, codec, progress, summary)
+    summary.update(maps=len(summary["frames"]), white_rate=white, white_rate_mode=how)
     return _report(summary, args, out)
+
+
+def _stream_pictures(args, src: Path, out: Path, suffix: str, hd: dict, codec, progress: bool,
+                     summary: dict) -> tuple[float, str]:
+    """PNG(s) or a video, map by map (bounded memory on long clips), with a per-map bar and ETA."""
+    from spikesci.progress import progress_bar
+    from spikesci.reconstruct.exposure import apply_gain
+    from spikesci.sci import iter_images
+    from spikesci.simulate.camera import DEFAULT_WHITE_RATE
+
+    frames = hd["map_frames"]
+    if not frames:
+        raise SpikeSciError(f"{src}: the stream holds no feature maps")
+    exposure: list = []
+
+    def pictures(bar, stop_at=None):
+        for f, img in iter_images(src, codec, args.flows):
+            if not exposure:
+                exposure.extend(_white_rate(args, hd, img))
+            bar.update(1)
+            yield f, apply_gain(img, DEFAULT_WHITE_RATE, exposure[0])
+            if f == stop_at:
+                return
+
+    if suffix == ".png":
+        target = frames[len(frames) // 2] if args.frame is None else args.frame
+        want = frames[int(np.argmin(np.abs(np.asarray(frames) - target)))]
+        need = frames.index(want) + 1 + hd.get("gop", 1)  # maps decoded before that one is ready
+        with progress_bar(min(len(frames), need), "decode", "map", enabled=progress) as bar:
+            for f, img in pictures(bar, stop_at=want):
+                if f == want:
+                    save_png(out, img)
+                    summary["frames"].append(int(f))
+    elif suffix:
+        tmp = out.with_name(out.stem + ".part" + out.suffix)
+        try:
+            with progress_bar(len(frames), "decode", "map", enabled=progress) as bar:
+                _save_video(tmp, pictures(bar), summary)
+            tmp.replace(out)
+        finally:
+            tmp.unlink(missing_ok=True)
+    else:
+        out.mkdir(exist_ok=True)
+        written = []
+        try:
+            with progress_bar(len(frames), "decode", "map", enabled=progress) as bar:
+                for f, img in pictures(bar):
+                    written.append(out / f"frame_{int(f):06d}.png")
+                    save_png(written[-1], img)
+                    summary["frames"].append(int(f))
+        except BaseException:  # a damaged later chunk: leave no half-decoded sequence behind
+            for p in written:
+                p.unlink(missing_ok=True)
+            raise
+    return exposure[0], exposure[1]
 
 
 def _report(summary: dict, args: argparse.Namespace, where: Path) -> int:
@@ -197,9 +287,16 @@ def _report(summary: dict, args: argparse.Namespace, where: Path) -> int:
     if args.json:
         print_json(summary)
         return 0
-    print(f"{where}: {summary['maps']} maps decoded ({args.task})")
+    covered = summary.get("covered")
+    span = f", spike frames {covered[0]}..{covered[1]} of 0..{summary['clip_frames'] - 1}" if covered else ""
+    print(f"{where}: {summary['maps']} maps decoded ({args.task}{span})")
+    if "white_rate" in summary:
+        print(f"white rate {summary['white_rate']:.4g} ({summary['white_rate_mode']})")
     if "label" in summary:
-        print(f"label {summary['label']} ({summary.get('label_name', '')}) by {summary.get('model', '')}")
+        print(f"label {summary['label']} ({summary.get('label_name', '')}) by {summary.get('model', '')}, "
+              f"p={summary.get('confidence', 0):.3f}")
+        if summary.get("low_confidence"):
+            print(f"low confidence: {summary.get('warning', '')}")
     return 0
 
 

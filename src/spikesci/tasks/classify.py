@@ -161,6 +161,31 @@ def classify_features(features, model_name: str = DEFAULT_MODEL) -> tuple[int, n
     return load_classifier(model_name).predict_features(features)
 
 
+LOW_CONFIDENCE = 0.6  # below this top probability an answer is flagged (a 10-class head: chance is 0.1)
+ASPECT_TOLERANCE = 0.25  # relative difference of height/width ratio beyond which a clip is out of domain
+
+
+def assess(probs, classifier: Classifier, feature_hw: tuple[int, int] | None = None) -> dict:
+    """How far to trust an answer: `confidence` (top probability), `low_confidence` (below LOW_CONFIDENCE,
+    or a clip unlike the head's training clips), and a `warning` that says why, so a head that answers
+    confidently on any clip (issue 16) at least says when the clip is not what it was trained on."""
+    probs = np.asarray(probs, dtype=np.float64)
+    top = np.sort(probs)[::-1]
+    reasons = []
+    if top[0] < LOW_CONFIDENCE:
+        reasons.append(f"top probability {top[0]:.2f} < {LOW_CONFIDENCE}")
+    if feature_hw is not None:
+        want_h, want_w = classifier.meta["feature_shape"][-2:]
+        h, w = feature_hw
+        if abs((h / w) / (want_h / want_w) - 1) > ASPECT_TOLERANCE or max(h / want_h, w / want_w) > 4:
+            reasons.append(f"clip features are {h}x{w}, the head was trained on {want_h}x{want_w} "
+                           f"({classifier.meta.get('dataset', classifier.name)} clips): out of domain")
+    out = {"confidence": float(top[0]), "low_confidence": bool(reasons)}
+    if reasons:
+        out["warning"] = "; ".join(reasons)
+    return out
+
+
 def decode_task(features, header: dict | None = None, model_name: str | None = None) -> dict:
     """`spikesci decode IN.sci --task classify`: a dict the decoder can print or write as JSON.
 
@@ -177,4 +202,5 @@ def decode_task(features, header: dict | None = None, model_name: str | None = N
         "probabilities": [float(p) for p in probs],
         "classes": classifier.class_names,
         "model": classifier.name,
+        **assess(probs, classifier, tuple(np.asarray(features.shape[-2:]).tolist())),
     }

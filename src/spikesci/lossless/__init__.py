@@ -1,15 +1,28 @@
-"""Lossless spike archives (`.spkz`) and the general-purpose baselines they are measured against."""
+"""Lossless spike archives (`.spkz`) and the general-purpose baselines they are measured against.
 
-from spikesci.lossless.archive import archive_info, pack, pack_spikes, unpack, unpack_spikes
-from spikesci.lossless.baselines import GENERAL_CODECS, measure_general, order0_entropy
+Names are loaded on first use, so `spikesci pack/unpack` never import the baselines (zstandard, bz2...).
+"""
 
-__all__ = [
-    "GENERAL_CODECS",
-    "archive_info",
-    "measure_general",
-    "order0_entropy",
-    "pack",
-    "pack_spikes",
-    "unpack",
-    "unpack_spikes",
-]
+from __future__ import annotations
+
+import importlib
+
+_NAMES = {
+    "archive_info": "archive",
+    "pack": "archive",
+    "pack_spikes": "archive",
+    "pack_stream": "archive",
+    "unpack": "archive",
+    "unpack_spikes": "archive",
+    "unpack_stream": "archive",
+    "GENERAL_CODECS": "baselines",
+    "measure_general": "baselines",
+    "order0_entropy": "baselines",
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"spikesci.lossless.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'spikesci.lossless' has no attribute {name!r}")

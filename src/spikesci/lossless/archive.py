@@ -1,107 +1,62 @@
-"""`.spkz` lossless spike archives: independent chunks of frames in the shared container framing.
+"""`.spkz` lossless spike archives: pack a file, an array or a pipe; unpack to a file, an array or a pipe.
 
-Header (JSON, CRC-checked by the container): format, height, width, frames, chunk_frames, source
-(".dat"/".npz"), the `.dat` layout, model name and version, and the `.npz` label if there was one.
-Chunk i holds frames [i*chunk_frames, (i+1)*chunk_frames), coded from a fresh model state, so a frame
-range decodes only the chunks it covers and a long `.dat` streams through in bounded memory.
-Outputs are written to a temporary file and renamed only once every chunk decoded cleanly.
+Chunks are coded independently (in up to two processes, same bytes as one); outputs are written to a
+temporary file and renamed only once every chunk coded or decoded cleanly (a pipe is written as it goes).
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from spikesci.errors import ContainerError, SpikeFileError
-from spikesci.io.container import ContainerReader, ContainerWriter
-from spikesci.io.dat import (
-    DEFAULT_HEIGHT,
-    DEFAULT_WIDTH,
-    _frame_range,
-    check_spikes,
-    dat_frame_bytes,
-    dat_num_frames,
-    pack_frames,
-    unpack_frames,
+from spikesci.errors import SpikeFileError
+from spikesci.io.container import ContainerWriter
+from spikesci.io.dat import DEFAULT_HEIGHT, DEFAULT_WIDTH, _frame_range, dat_frame_bytes, pack_frames
+from spikesci.lossless.coder import encode_chunk
+from spikesci.lossless.format import (
+    DEFAULT_CHUNK_FRAMES,
+    MAGIC,
+    MAX_CHUNK_PIXELS,
+    MAX_PIXELS,
+    VERSION,
+    Archive,
+    make_header,
 )
-from spikesci.io.npz import read_npz, write_npz
-from spikesci.lossless.coder import decode_chunk, encode_chunk
-from spikesci.lossless.model import MODEL_IDS, ModelSpec
-from spikesci.lossless.parallel import default_workers, ordered_map
+from spikesci.lossless.model import ModelSpec
+from spikesci.lossless.parallel import default_workers, ordered_map, pick_workers
+from spikesci.lossless.source import ArraySource, Source, StreamSource, open_source
 
-MAGIC = b"SPKZ"
-VERSION = 1
-MODEL_VERSION = 1
-DEFAULT_CHUNK_FRAMES = 512  # 25 ms at 20 kHz; shorter chunks pay more for re-learning each pixel
-MAX_PIXELS = 1 << 26
-PARALLEL_MIN_PIXELS = 1 << 23
-MAX_CHUNK_PIXELS = 1 << 31  # a decoded chunk is held in memory: refuse headers asking for more
-LAYOUT = {
-    "bits": "8 pixels a byte, least-significant bit first",
-    "rows": "stored bottom-up",
-    "frame_bytes": "ceil(H*W/8), zero padding bits kept as found",
-}
+Progress = bool | Callable[[int, int | None], None]
 
 
-def _progress(progress, total: int, desc: str):
-    """tqdm bar on stderr when `progress` is True; a callable gets (done, total) instead."""
-    if progress is True:
-        from tqdm import tqdm
+class _Bar:
+    """Progress in frames: a tqdm bar with ETA on stderr (progress=True), or calls progress(done, total)."""
 
-        return tqdm(total=total, desc=desc, unit="frame", leave=False)
-    return None
+    def __init__(self, progress: Progress, total: int | None, desc: str):
+        self.done, self.total, self.fn, self.bar = 0, total, None, None
+        if progress is True:
+            from tqdm import tqdm
 
+            self.bar = tqdm(total=total, desc=desc, unit="frame", leave=False, dynamic_ncols=True)
+        elif callable(progress):
+            self.fn = progress
 
-def _pad_mask(height: int, width: int) -> int:
-    used = (height * width) % 8
-    return 0 if used == 0 else (0xFF << used) & 0xFF
+    def __call__(self, frames: int) -> None:
+        self.done += frames
+        if self.bar is not None:
+            self.bar.update(frames)
+        elif self.fn is not None:
+            self.fn(self.done, self.total)
 
-
-class _Source:
-    """Frames of a `.dat` (memory-mapped, raw bytes kept for its padding bits) or `.npz` / array."""
-
-    def __init__(self, path=None, spikes=None, height=DEFAULT_HEIGHT, width=DEFAULT_WIDTH):
-        self.label = None
-        self.mm = None
-        if spikes is not None:
-            self.spikes = check_spikes(spikes)
-            self.kind = "array"
-            self.frames, self.height, self.width = self.spikes.shape
-            return
-        path = Path(path)
-        suffix = path.suffix.lower()
-        if suffix == ".dat":
-            self.kind = ".dat"
-            self.height, self.width = height, width
-            self.frames = dat_num_frames(path, height, width)
-            fb = dat_frame_bytes(height, width)
-            if self.frames:
-                self.mm = np.memmap(path, dtype=np.uint8, mode="r", shape=(self.frames, fb))
-        elif suffix == ".npz":
-            self.kind = ".npz"
-            self.spikes, self.label = read_npz(path, with_label=True)
-            self.frames, self.height, self.width = self.spikes.shape
-        else:
-            raise SpikeFileError(f"{path}: unknown spike file type '{suffix}' (expected .dat or .npz)")
-
-    def chunk(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray | None]:
-        if self.mm is None:
-            return self.spikes[start:stop], None
-        raw = np.asarray(self.mm[start:stop])
-        mask = _pad_mask(self.height, self.width)
-        padding = (raw[:, -1] & mask) if mask else None
-        return unpack_frames(raw, self.height, self.width), padding
-
-
-def _workers(workers: int | None, pixels: int) -> int:
-    """Processes to use: forking only pays off beyond a few million pixels."""
-    if workers is not None:
-        return workers
-    return default_workers() if pixels >= PARALLEL_MIN_PIXELS else 1
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _encode_job(job: tuple) -> bytes:
@@ -109,73 +64,63 @@ def _encode_job(job: tuple) -> bytes:
     return encode_chunk(spikes, ModelSpec(name), padding)
 
 
-def _decode_job(job: tuple) -> tuple[np.ndarray, np.ndarray | None]:
-    payload, height, width, name, n, where = job
-    return decode_chunk(payload, height, width, ModelSpec(name), n, where)
-
-
-def _pack(source: _Source, dst, chunk_frames: int, model: str, progress, workers: int | None = None) -> dict:
-    if source.height < 1 or source.width < 1:
-        raise SpikeFileError(f"frames must be at least 1x1, got {source.height}x{source.width}")
-    if source.height * source.width > MAX_PIXELS:
-        raise SpikeFileError(f"{source.height}x{source.width} frames are too large (max {MAX_PIXELS} pixels)")
-    most = MAX_CHUNK_PIXELS // (source.height * source.width)
+def _check_sizes(height: int, width: int, chunk_frames: int) -> None:
+    if height < 1 or width < 1:
+        raise SpikeFileError(f"frames must be at least 1x1, got {height}x{width}")
+    if height * width > MAX_PIXELS:
+        raise SpikeFileError(f"{height}x{width} frames are too large (max {MAX_PIXELS} pixels)")
+    most = MAX_CHUNK_PIXELS // (height * width)
     if not 1 <= chunk_frames <= most:
-        raise SpikeFileError(f"chunk_frames must be between 1 and {most} at {source.height}x{source.width}")
+        raise SpikeFileError(f"chunk_frames must be between 1 and {most} at {height}x{width}")
+
+
+def _pack(
+    source: Source, dst, chunk_frames: int, model: str, progress: Progress, workers: int | None
+) -> dict:
+    _check_sizes(source.height, source.width, chunk_frames)
     spec = ModelSpec(model)
-    header = {
-        "format": "spkz",
-        "height": source.height,
-        "width": source.width,
-        "frames": source.frames,
-        "chunk_frames": chunk_frames,
-        "source": source.kind,
-        "layout": LAYOUT,
-        "model": spec.name,
-        "model_version": MODEL_VERSION,
-    }
-    if source.label is not None:
-        header["label"] = source.label
-    bar = _progress(progress, source.frames, "pack")
+    header = make_header(
+        source.height, source.width, source.frames, chunk_frames, source.kind, spec.name, source.label
+    )
+    pixels_per_frame = source.height * source.width
+    if source.frames is None:  # a pipe: as long as it is, use both cores
+        nworkers = default_workers() if workers is None else pick_workers(workers, 0)
+    else:
+        nworkers = pick_workers(workers, source.frames * pixels_per_frame)
+    counts = {"spikes": 0, "frames": 0, "chunks": 0}
+
+    def jobs():
+        for spikes, padding in source.chunks(chunk_frames):
+            counts["spikes"] += int(np.count_nonzero(spikes))
+            counts["frames"] += spikes.shape[0]
+            counts["chunks"] += 1
+            yield spikes, spec.name, padding
+
+    bar = _Bar(progress, source.frames, "pack")
     t0 = time.perf_counter()
     writer = ContainerWriter(dst, MAGIC, VERSION, header)
     try:
-        starts = range(0, source.frames, chunk_frames)
-        counts = {"spikes": 0}
-
-        def jobs():
-            for start in starts:
-                spikes, padding = source.chunk(start, min(start + chunk_frames, source.frames))
-                counts["spikes"] += int(np.count_nonzero(spikes))
-                yield spikes, spec.name, padding
-
-        done = 0
-        nworkers = _workers(workers, source.frames * source.height * source.width)
-        for payload in ordered_map(_encode_job, jobs(), nworkers, len(starts)):
+        nchunks = None if source.frames is None else -(-source.frames // chunk_frames)
+        for payload in ordered_map(_encode_job, jobs(), nworkers, nchunks):
             writer.write_chunk(payload)
-            done = min(done + chunk_frames, source.frames)
-            if bar is not None:
-                bar.update(done - bar.n)
-            elif callable(progress):
-                progress(done, source.frames)
-        spikes_total = counts["spikes"]
+            bar(struct.unpack_from("<I", payload)[0])
         writer.close()
     except BaseException:
         writer.abort()
         raise
     finally:
-        if bar is not None:
-            bar.close()
-    seconds = time.perf_counter() - t0
+        bar.close()
     return _stats(
         writer.bytes_written,
-        source.frames,
+        counts["frames"],
         source.height,
         source.width,
-        seconds,
-        spikes_total,
+        time.perf_counter() - t0,
+        counts["spikes"],
         model=spec.name,
-        chunks=-(-source.frames // chunk_frames),
+        chunks=counts["chunks"],
+        chunk_frames=chunk_frames,
+        workers=nworkers,
         path=str(dst),
     )
 
@@ -210,13 +155,31 @@ def pack(
     width: int = DEFAULT_WIDTH,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     model: str = "ctx",
-    progress: bool | Callable = False,
+    progress: Progress = False,
     workers: int | None = None,
 ) -> dict:
     """Archive a `.dat` (streamed chunk by chunk) or `.npz` file; returns size and speed stats.
 
-    `workers`: processes coding chunks in parallel (default: up to 2 cores)."""
-    source = _Source(path=src_path, height=height, width=width)
+    `workers`: processes coding chunks in parallel (default: 2 cores for clips of 8 M spike-pixels
+    or more); the bytes do not depend on it."""
+    source = open_source(src_path, height, width)
+    return _pack(source, dst_path, chunk_frames, model, progress, workers)
+
+
+def pack_stream(
+    fh: BinaryIO,
+    dst_path,
+    height: int = DEFAULT_HEIGHT,
+    width: int = DEFAULT_WIDTH,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    model: str = "ctx",
+    progress: Progress = False,
+    workers: int | None = None,
+    name: str = "standard input",
+) -> dict:
+    """Archive raw `.dat` frames read from a binary pipe until it ends, one chunk in memory at a time
+    (a few per worker): a camera pipe or a growing recording."""
+    source = StreamSource(fh, height, width, name)
     return _pack(source, dst_path, chunk_frames, model, progress, workers)
 
 
@@ -225,136 +188,84 @@ def pack_spikes(
     path,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     model: str = "ctx",
-    progress: bool | Callable = False,
+    progress: Progress = False,
     workers: int | None = None,
 ) -> dict:
     """Archive a (T, H, W) 0/1 array; returns size and speed stats (see `pack`)."""
-    return _pack(_Source(spikes=spikes), path, chunk_frames, model, progress, workers)
+    return _pack(ArraySource(spikes), path, chunk_frames, model, progress, workers)
 
 
-class Archive:
-    """An open `.spkz` file: validated header, random access by frame range."""
-
-    def __init__(self, path):
-        self.path = Path(path)
-        self.reader = ContainerReader(path, MAGIC, (VERSION,), kind="spike archive (.spkz)")
-        h = self.reader.header
-        name = self.path.name
-        try:
-            self.height, self.width = int(h["height"]), int(h["width"])
-            self.frames, self.chunk_frames = int(h["frames"]), int(h["chunk_frames"])
-            model, model_version = str(h["model"]), int(h["model_version"])
-            self.source = str(h.get("source", ".dat"))
-            self.label = h.get("label")
-        except (KeyError, TypeError, ValueError):
-            raise ContainerError(f"{name}: archive header is missing fields") from None
-        if not (
-            0 < self.height
-            and 0 < self.width
-            and self.height * self.width <= MAX_PIXELS
-            and self.frames >= 0
-            and 1 <= self.chunk_frames <= MAX_CHUNK_PIXELS // (self.height * self.width)
-        ):
-            raise ContainerError(f"{name}: archive header has impossible sizes")
-        if model not in MODEL_IDS or model_version != MODEL_VERSION:
-            raise ContainerError(
-                f"{name}: coded with model '{model}' v{model_version}, which this spikesci cannot decode"
-            )
-        self.spec = ModelSpec(model)
-        expected = -(-self.frames // self.chunk_frames)
-        if self.reader.num_chunks != expected:
-            raise ContainerError(f"{name}: has {self.reader.num_chunks} chunks, header says {expected}")
-
-    def _job(self, i: int) -> tuple:
-        n = min(self.chunk_frames, self.frames - i * self.chunk_frames)
-        where = f"{self.path.name}: chunk {i} of {self.reader.num_chunks}"
-        return self.reader.read_chunk(i), self.height, self.width, self.spec.name, n, where
-
-    def _checked(self, i: int, result: tuple) -> tuple[np.ndarray, np.ndarray | None]:
-        spikes, padding = result
-        if padding is not None and np.any(padding & ~np.uint8(_pad_mask(self.height, self.width))):
-            raise ContainerError(
-                f"{self.path.name}: chunk {i} of {self.reader.num_chunks}  is damaged (padding)"
-            )
-        return spikes, padding
-
-    def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Frames of chunk i and their `.dat` padding bytes (None when all zero)."""
-        return self._checked(i, _decode_job(self._job(i)))
-
-    def iter_range(self, start: int, stop: int, progress=False, workers: int | None = None):
-        """Yield (spikes, padding) pieces covering frames [start, stop), decoding only the chunks needed
-        (in up to `workers` processes, default 2)."""
-        bar = _progress(progress, stop - start, "unpack")
-        chunks = range(start // self.chunk_frames, -(-stop // self.chunk_frames))
-        nworkers = _workers(workers, (stop - start) * self.height * self.width)
-        try:
-            results = ordered_map(_decode_job, (self._job(i) for i in chunks), nworkers, len(chunks))
-            for i, result in zip(chunks, results):
-                c0 = i * self.chunk_frames
-                spikes, padding = self._checked(i, result)
-                a, b = max(start, c0) - c0, min(stop, c0 + spikes.shape[0]) - c0
-                yield spikes[a:b], (None if padding is None else padding[a:b])
-                if bar is not None:
-                    bar.update(b - a)
-                elif callable(progress):
-                    progress(c0 + b - start, stop - start)
-        finally:
-            if bar is not None:
-                bar.close()
-
-    def close(self) -> None:
-        self.reader.close()
-
-    def __enter__(self) -> Archive:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+def _write_dat(arc: Archive, start: int, stop: int, fh: BinaryIO, bar: _Bar, workers: int | None) -> None:
+    for spikes, padding in arc.iter_range(start, stop, bar, workers):
+        packed = pack_frames(spikes)
+        if padding is not None:
+            packed[:, -1] |= padding
+        fh.write(packed.tobytes())
 
 
-def unpack(src, dst=None, frames=None, progress: bool | Callable = False, workers: int | None = None):
+def unpack(src, dst=None, frames=None, progress: Progress = False, workers: int | None = None):
     """Decode an archive. Without `dst` return the (T, H, W) array; with a `.dat`/`.npz` path write it
     (a `.dat` comes back byte for byte) and return stats. `frames`: None, N, (start, stop) or slice."""
     t0 = time.perf_counter()
     with Archive(src) as arc:
         start, stop = _frame_range(frames, arc.frames)
-        if dst is None:
-            parts = [s for s, _ in arc.iter_range(start, stop, progress, workers)]
-            return np.concatenate(parts) if parts else np.zeros((0, arc.height, arc.width), np.uint8)
-        dst = Path(dst)
-        suffix = dst.suffix.lower()
-        if suffix == ".npz":
-            parts = [s for s, _ in arc.iter_range(start, stop, progress, workers)]
-            spikes = np.concatenate(parts) if parts else np.zeros((0, arc.height, arc.width), np.uint8)
-            write_npz(dst, spikes, label=arc.label)
-        elif suffix == ".dat":
-            tmp = dst.with_name(dst.name + ".part")
-            try:
-                with open(tmp, "wb") as fh:
-                    for spikes, padding in arc.iter_range(start, stop, progress, workers):
-                        packed = pack_frames(spikes)
-                        if padding is not None:
-                            packed[:, -1] |= padding
-                        fh.write(packed.tobytes())
-                os.replace(tmp, dst)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
-        else:
-            raise SpikeFileError(f"{dst}: unknown spike file type '{suffix}' (expected .dat or .npz)")
-        seconds = time.perf_counter() - t0
-        size = Path(src).stat().st_size
-        return _stats(
-            size,
-            stop - start,
-            arc.height,
-            arc.width,
-            seconds,
-            path=str(dst),
-            frame_range=[start, stop],
-            archive_frames=arc.frames,
-        )
+        bar = _Bar(progress, stop - start, "unpack")
+        try:
+            if dst is None:
+                parts = [s for s, _ in arc.iter_range(start, stop, bar, workers)]
+                return np.concatenate(parts) if parts else np.zeros((0, arc.height, arc.width), np.uint8)
+            dst = Path(dst)
+            suffix = dst.suffix.lower()
+            if suffix == ".npz":
+                from spikesci.io.npz import write_npz
+
+                parts = [s for s, _ in arc.iter_range(start, stop, bar, workers)]
+                spikes = np.concatenate(parts) if parts else np.zeros((0, arc.height, arc.width), np.uint8)
+                write_npz(dst, spikes, label=arc.label)
+            elif suffix == ".dat":
+                tmp = dst.with_name(dst.name + ".part")
+                try:
+                    with open(tmp, "wb") as fh:
+                        _write_dat(arc, start, stop, fh, bar, workers)
+                    os.replace(tmp, dst)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)
+                    raise
+            else:
+                raise SpikeFileError(f"{dst}: unknown spike file type '{suffix}' (expected .dat or .npz)")
+        finally:
+            bar.close()
+        return _unpack_stats(arc, src, start, stop, t0, path=str(dst))
+
+
+def unpack_stream(
+    src, fh: BinaryIO, frames=None, progress: Progress = False, workers: int | None = None
+) -> dict:
+    """Decode an archive (or a frame range) as raw `.dat` bytes into a binary pipe, chunk by chunk."""
+    t0 = time.perf_counter()
+    with Archive(src) as arc:
+        start, stop = _frame_range(frames, arc.frames)
+        bar = _Bar(progress, stop - start, "unpack")
+        try:
+            _write_dat(arc, start, stop, fh, bar, workers)
+            fh.flush()
+        finally:
+            bar.close()
+        return _unpack_stats(arc, src, start, stop, t0, path="-")
+
+
+def _unpack_stats(arc: Archive, src, start: int, stop: int, t0: float, **extra) -> dict:
+    return _stats(
+        Path(src).stat().st_size,
+        stop - start,
+        arc.height,
+        arc.width,
+        time.perf_counter() - t0,
+        frame_range=[start, stop],
+        archive_frames=arc.frames,
+        source=arc.source,
+        **extra,
+    )
 
 
 def unpack_spikes(path, frames=None, workers: int | None = None) -> np.ndarray:
@@ -373,5 +284,6 @@ def archive_info(path) -> dict:
             "chunks": arc.reader.num_chunks,
             "model": arc.spec.name,
             "source": arc.source,
+            "format_version": arc.reader.version,
             "bytes": Path(path).stat().st_size,
         }

@@ -105,19 +105,19 @@ def encode_chunk(spikes: np.ndarray, spec: ModelSpec, padding: np.ndarray | None
     """(t, H, W) uint8 0/1 -> payload. `padding`: each frame's last `.dat` byte when pad bits are set."""
     t, h, w = spikes.shape
     model = ChunkModel(h, w, spec)
+    perm = model.layout.perm
     enc = constriction.stream.queue.RangeEncoder()
     for f in range(t):
         frame = np.ascontiguousarray(spikes[f], dtype=np.uint8)
-        flat = frame.ravel()
+        bits = frame.ravel()[perm]
         model.begin_frame()
-        for ph, idx in enumerate(model.phases):
-            if idx.size == 0:
+        for ph, sl in enumerate(model.phases):
+            if sl.stop == sl.start:
                 continue
             lv, ctxs = model.levels(ph, frame)
-            bits = flat[idx]
-            _encode_phase(enc, bits, lv)
-            model.update_phase(ctxs, bits)
-        model.end_frame(frame)
+            _encode_phase(enc, bits[sl], lv)
+            model.update_phase(ctxs, bits[sl])
+        model.end_frame(frame, bits)
     words = enc.get_compressed()
     flags = 0
     tail = b""
@@ -128,9 +128,16 @@ def encode_chunk(spikes: np.ndarray, spec: ModelSpec, padding: np.ndarray | None
 
 
 def decode_chunk(
-    payload: bytes, height: int, width: int, spec: ModelSpec, expect_frames: int, where: str = "chunk"
+    payload: bytes,
+    height: int,
+    width: int,
+    spec: ModelSpec,
+    expect_frames: int,
+    where: str = "chunk",
+    stop: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Payload -> ((t, H, W) uint8 spikes, padding bytes or None). Any inconsistency -> ContainerError."""
+    """Payload -> ((t, H, W) uint8 spikes, padding bytes or None); with `stop`, only the first `stop`
+    frames are decoded (and returned). Any inconsistency -> ContainerError."""
     if len(payload) < _HEAD.size:
         raise ContainerError(f"{where} is damaged (payload too short)")
     t, flags, nwords = _HEAD.unpack_from(payload)
@@ -149,7 +156,7 @@ def decode_chunk(
         raise ContainerError(f"{where} is damaged (trailing bytes)")
     words = np.frombuffer(payload, dtype="<u4", count=nwords, offset=_HEAD.size).astype(np.uint32)
     try:
-        out = _decode_frames(words, t, height, width, spec)
+        out = _decode_frames(words, t, height, width, spec, t if stop is None else stop)
     except ContainerError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged stream must never escape as a traceback
@@ -157,20 +164,23 @@ def decode_chunk(
     return out, padding
 
 
-def _decode_frames(words: np.ndarray, t: int, h: int, w: int, spec: ModelSpec) -> np.ndarray:
+def _decode_frames(words: np.ndarray, t: int, h: int, w: int, spec: ModelSpec, stop: int) -> np.ndarray:
+    """The first `stop` of the chunk's `t` frames (a frame range ending early stops decoding there)."""
     model = ChunkModel(h, w, spec)
+    perm = model.layout.perm
     dec = constriction.stream.queue.RangeDecoder(words)
-    out = np.zeros((t, h, w), dtype=np.uint8)
-    for f in range(t):
+    out = np.zeros((min(stop, t), h, w), dtype=np.uint8)
+    bits = np.empty(h * w, dtype=np.uint8)
+    for f in range(out.shape[0]):
         frame = out[f]
         flat = frame.reshape(-1)
         model.begin_frame()
-        for ph, idx in enumerate(model.phases):
-            if idx.size == 0:
+        for ph, sl in enumerate(model.phases):
+            if sl.stop == sl.start:
                 continue
             lv, ctxs = model.levels(ph, frame)
-            bits = _decode_phase(dec, lv)
-            flat[idx] = bits
-            model.update_phase(ctxs, bits)
-        model.end_frame(frame)
+            bits[sl] = _decode_phase(dec, lv)
+            flat[perm[sl]] = bits[sl]
+            model.update_phase(ctxs, bits[sl])
+        model.end_frame(frame, bits)
     return out

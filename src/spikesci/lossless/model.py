@@ -136,31 +136,63 @@ class ModelSpec:
             raise ValueError(f"unknown model {self.name!r}; known: {', '.join(MODEL_IDS)}")
 
 
+class _Layout:
+    """Pixels reordered phase by phase (each phase in raster order), so a phase is a slice, not a gather."""
+
+    _cache: dict[tuple, _Layout] = {}
+
+    def __init__(self, height: int, width: int, simple: bool):
+        n = height * width
+        if simple:
+            self.perm = np.arange(n)
+            self.bounds = [0, n]
+        else:
+            yy, xx = np.divmod(np.arange(n), width)
+            parity = (yy + xx) % 2
+            self.perm = np.concatenate([np.flatnonzero(parity == 0), np.flatnonzero(parity == 1)])
+            self.bounds = [0, int(n - np.count_nonzero(parity)), n]
+        self.slices = [slice(a, b) for a, b in zip(self.bounds[:-1], self.bounds[1:])]
+        self.perm1 = self.perm[self.slices[-1]]
+
+    @classmethod
+    def get(cls, height: int, width: int, simple: bool) -> _Layout:
+        key = (height, width, simple)
+        if key not in cls._cache:
+            cls._cache[key] = cls(height, width, simple)
+        return cls._cache[key]
+
+
 class ChunkModel:
-    """The state both encoder and decoder keep while walking a chunk frame by frame, phase by phase."""
+    """The state both encoder and decoder keep while walking a chunk frame by frame, phase by phase.
+
+    Per-pixel arrays are in phase order (`layout.perm`); the parts of a pixel's contexts that depend
+    only on its own last ISIs change only when it fires, so they are kept and updated for the pixels
+    that fired, and a frame costs a few whole-array passes (tau, neighbours) plus the table lookups.
+    """
 
     def __init__(self, height: int, width: int, spec: ModelSpec):
         self.h, self.w, self.spec = height, width, spec
         self.simple = spec.name == "simple"
         n = height * width
+        self.layout = _Layout.get(height, width, self.simple)
+        self.phases = self.layout.slices
         self.tau = np.full(n, UNKNOWN, dtype=np.uint8)
-        # last four ISIs packed in one little-endian word per pixel, newest in the low byte: a new spike
-        # shifts them along in one operation; self.d[j] is a (strided) view of the j-th newest
+        # last four ISIs packed in one little-endian word per pixel, newest in the low byte
         self._dword = np.full(n, UNKNOWN * 0x01010101, dtype="<u4")
-        self.d = self._dword.view(np.uint8).reshape(n, 4).T
         self.prev = np.zeros((height, width), dtype=np.uint8)
         self.level_lut = _lut("level", LEVEL_EDGES)
         self.bucket_lut = _lut("bucket", BUCKET_EDGES)
-        # (zeros, ones) per context, interleaved: context c at [2c, 2c+1]
         self.t0 = np.zeros(2 * S * S, dtype=np.float32)
-        self.t1 = np.zeros(2 * N_C1, dtype=np.float32) if not self.simple else None
-        self.t2 = np.zeros(2 * N_C2, dtype=np.float32) if not self.simple else None
-        if self.simple:
-            self.phases = [np.arange(n)]
-        else:
-            yy, xx = np.divmod(np.arange(n), width)
-            parity = (yy + xx) % 2
-            self.phases = [np.flatnonzero(parity == 0), np.flatnonzero(parity == 1)]
+        self._d1 = np.full(n, UNKNOWN, dtype=np.int32)  # last ISI (phase order)
+        if not self.simple:
+            self.t1 = np.zeros(2 * N_C1, dtype=np.float32)
+            self.t2 = np.zeros(2 * N_C2, dtype=np.float32)
+            self._rel = np.full(n, (NREL - 1) * NQ, dtype=np.int32)  # rel * NQ
+            self._side = np.full(n, 4, dtype=np.int32)  # sign(d3-d2)*3 + sign(d4-d3) + 4
+            # image-order copies for the 3x3 neighbourhood: known (0/1), last ISI where known (else 0)
+            self._known_img = np.zeros(n, dtype=np.uint8)
+            self._d1k_img = np.zeros(n, dtype=np.uint8)
+            self._d1_img = np.full(n, UNKNOWN, dtype=np.int32)
         self._c0: np.ndarray | None = None
         self._c1: np.ndarray | None = None
         self._base: np.ndarray | None = None
@@ -168,38 +200,32 @@ class ChunkModel:
 
     def begin_frame(self) -> None:
         """Contexts that depend only on past frames, for the whole frame at once."""
-        d1u = self.d[0].copy()
-        d1 = d1u.astype(np.int32)
-        self._c0 = self.tau * np.int32(S) + d1
+        self._c0 = self.tau * np.int32(S) + self._d1
         if self.simple:
             return
-        d2u, d3, d4 = self.d[1].copy(), self.d[2].copy(), self.d[3].copy()
-        d2 = d2u.astype(np.int32)
-        rel = np.clip(d2 - d1, -REL, REL) + REL
-        rel[d2u == UNKNOWN] = NREL - 1
-        # neighbours' mean last ISI against our own, in quarter frames: a far better rate estimate
-        known = (d1u != UNKNOWN).reshape(self.h, self.w)
-        k = _box3(known.view(np.uint8)).ravel().astype(np.int32)
-        total = _box3(np.where(known, d1u.reshape(self.h, self.w), np.uint8(0))).ravel()
-        k[d1u == UNKNOWN] = 10  # the table's row for "own ISI unknown"
-        q = _Q_LUT[k * _Q_WIDTH + (total - d1 * k + _Q_OFF)]
-        self._c1 = (self._c0 * NREL + rel) * NQ + q
-        side = (d3 > d2u).view(np.int8) - (d3 < d2u).view(np.int8) + 1
-        side4 = (d4 > d3).view(np.int8) - (d4 < d3).view(np.int8) + 1
-        self._base = _nb4(self.prev).ravel() * np.int32(N_CUR * N_SIDE) + side * np.int32(3) + side4
+        h, w, perm = self.h, self.w, self.layout.perm
+        k = _box3(self._known_img.reshape(h, w)).ravel().astype(np.int32)
+        total = _box3(self._d1k_img.reshape(h, w)).ravel()
+        k[self._known_img == 0] = 10  # the table's row for "own ISI unknown"
+        q = _Q_LUT[k * _Q_WIDTH + (total - self._d1_img * k + _Q_OFF)]
+        self._c1 = self._c0 * np.int32(NREL * NQ) + self._rel + q[perm]
+        self._base = _nb4(self.prev).ravel()[perm] * np.int32(N_CUR * N_SIDE) + self._side
 
     def levels(self, phase: int, frame_so_far: np.ndarray) -> tuple[np.ndarray, tuple]:
-        """Probability level (uint8) of each pixel of `phase`; `frame_so_far` holds earlier phases' bits."""
-        idx = self.phases[phase]
-        c0 = self._c0[idx]
+        """Probability level (uint8) of each pixel of `phase` (in phase order); `frame_so_far` (H, W)
+        holds the bits of earlier phases."""
+        sl = self.phases[phase]
+        c0 = self._c0[sl]
         if self.simple:
             return self._level0[c0], (c0,)
-        p0 = self._p0[c0]
-        c1 = self._c1[idx]
-        p1 = _prob(self.t1, c1, p0, K1)
-        cur = np.int32(N_CUR - 1) if phase == 0 else _nb4(frame_so_far).ravel()[idx].astype(np.int32)
+        c1 = self._c1[sl]
+        p1 = _prob(self.t1, c1, self._p0[c0], K1)
         bucket = self.bucket_lut[_to_fixed(p1)].astype(np.int32)
-        c2 = bucket * (N_NB * N_CUR * N_SIDE) + self._base[idx] + cur * N_SIDE
+        c2 = bucket * np.int32(N_NB * N_CUR * N_SIDE) + self._base[sl]
+        if phase == 0:
+            c2 += np.int32((N_CUR - 1) * N_SIDE)
+        else:
+            c2 += _nb4(frame_so_far).ravel()[self.layout.perm1] * np.int32(N_SIDE)
         p2 = _prob(self.t2, c2, p1, K2)
         return self.level_lut[_to_fixed(p2)], (c0, c1, c2)
 
@@ -217,10 +243,28 @@ class ChunkModel:
         if self.simple:
             self._level0 = self.level_lut[_to_fixed(self._p0)]
 
-    def end_frame(self, frame: np.ndarray) -> None:
-        """Advance tau and the ISIs with the frame just coded (in place, touching only pixels that fired)."""
-        fired = np.flatnonzero(frame.ravel())
-        self._dword[fired] = (self._dword[fired] << np.uint32(8)) | self.tau[fired]
+    def end_frame(self, frame: np.ndarray, bits: np.ndarray) -> None:
+        """Advance tau and the ISIs with the frame just coded: `frame` (H, W), `bits` the same in phase
+        order; only the pixels that fired get new per-pixel contexts."""
+        fired = np.flatnonzero(bits)
+        word = (self._dword[fired] << np.uint32(8)) | self.tau[fired]
+        self._dword[fired] = word
         self.tau += self.tau < TAU_CAP
         self.tau[fired] = 1
         self.prev = frame
+        d1 = (word & np.uint32(0xFF)).astype(np.int32)
+        self._d1[fired] = d1
+        if self.simple:
+            return
+        d2 = ((word >> np.uint32(8)) & np.uint32(0xFF)).astype(np.int32)
+        d3 = ((word >> np.uint32(16)) & np.uint32(0xFF)).astype(np.int32)
+        d4 = (word >> np.uint32(24)).astype(np.int32)
+        rel = np.clip(d2 - d1, -REL, REL) + REL
+        rel[d2 == UNKNOWN] = NREL - 1
+        self._rel[fired] = rel * NQ
+        self._side[fired] = (np.sign(d3 - d2) + 1) * np.int32(3) + np.sign(d4 - d3) + 1
+        pix = self.layout.perm[fired]
+        known = d1 != UNKNOWN
+        self._known_img[pix] = known
+        self._d1k_img[pix] = np.where(known, d1, 0)
+        self._d1_img[pix] = d1

@@ -12,6 +12,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
+from spikesci.errors import ConfigError
+
 
 def default_workers() -> int:
     """Two cores (the machine this targets), fewer when fewer are available."""
@@ -22,14 +24,29 @@ def default_workers() -> int:
     return max(1, min(2, available))
 
 
-def ordered_map(fn: Callable, items: Iterable, workers: int, total: int) -> Iterator:
-    """fn(item) for each item, in order; in `workers` processes when there is more than one item."""
-    if workers <= 1 or total <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+PARALLEL_MIN_PIXELS = 1 << 23  # below ~8 M spike-pixels forking costs more than a second core saves
+
+
+def pick_workers(workers: int | None, pixels: int) -> int:
+    """Processes to use for `pixels` of work: `workers` if given, else 2 cores for large work only."""
+    if workers is not None:
+        if workers < 1:
+            raise ConfigError(f"workers must be at least 1, got {workers}")
+        return workers
+    return default_workers() if pixels >= PARALLEL_MIN_PIXELS else 1
+
+
+def ordered_map(fn: Callable, items: Iterable, workers: int, total: int | None) -> Iterator:
+    """fn(item) for each item, in order; in `workers` processes when there may be more than one item
+    (`total` None: not known, e.g. a pipe)."""
+    few = total is not None and total <= 1
+    if workers <= 1 or few or "fork" not in multiprocessing.get_all_start_methods():
         for item in items:
             yield fn(item)
         return
     ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=ctx) as pool:
+    most = workers if total is None else min(workers, total)
+    with ProcessPoolExecutor(max_workers=most, mp_context=ctx) as pool:
         pending: deque = deque()
         it = iter(items)
         try:

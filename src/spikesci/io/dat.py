@@ -66,7 +66,12 @@ def _frame_range(frames, total: int) -> tuple[int, int]:
     """Normalise `frames` (None, count, (start, stop), slice or range) to a checked [start, stop)."""
     if frames is None:
         return 0, total
+    if isinstance(frames, (bool, np.bool_)):
+        raise SpikeFileError(f"frames must be a count or a range, got {frames!r}")
     if isinstance(frames, (int, np.integer)):
+        if frames < 0:  # "the first -3 frames" means nothing; [-3:] is written (-3, None)
+            raise SpikeFileError(f"frames={int(frames)}: a frame count must be 0 or more "
+                                 f"(for the last frames give a range, e.g. (-3, None))")
         start, stop = 0, int(frames)
     elif isinstance(frames, (slice, range)):
         if frames.step not in (None, 1):
@@ -105,10 +110,13 @@ def read_dat(
     width: int = DEFAULT_WIDTH,
     frames=None,
 ) -> np.ndarray:
-    """Read spike frames as a (T, H, W) uint8 array of 0/1.
+    """Read spike frames as a (T, H, W) uint8 array of 0/1, unpacked in memory (one byte per spike-pixel:
+    8x the bytes on disk).
 
-    `frames` selects a range without loading the rest (the file is memory-mapped): None for all,
-    an int N for the first N, or (start, stop) / slice / range.
+    `frames` selects a range: None for all, an int N >= 0 for the first N, or (start, stop) / slice / range
+    (negative ends count from the end, as in Python). Only the bytes of that range are read from disk (the
+    file is memory-mapped and the range unpacked), so a short range of a long file is cheap; the whole file
+    is never loaded for it. For a lazily read clip, use `open_dat`.
     """
     total = dat_num_frames(path, height, width)
     start, stop = _frame_range(frames, total)
@@ -122,17 +130,29 @@ def read_dat(
         del mm
 
 
-def check_spikes(spikes: np.ndarray) -> np.ndarray:
-    """Validate a spike array: 3-D (T, H, W), values 0/1. Returns it as uint8."""
+def _found(spikes: np.ndarray) -> str:
+    """What a bad spike array holds, in a few words (for the error message)."""
+    if spikes.size == 0:
+        return f"an empty {spikes.dtype} array"
+    if np.issubdtype(spikes.dtype, np.number):
+        bad = spikes[~np.isin(spikes, (0, 1))]
+        return f"{spikes.dtype} values such as {bad.flat[0]!r} (from {spikes.min()!r} to {spikes.max()!r})"
+    return f"an array of {spikes.dtype}"
+
+
+def check_spikes(spikes: np.ndarray, source: str | os.PathLike | None = None) -> np.ndarray:
+    """Validate a spike array: 3-D (T, H, W), values 0/1. Returns it as uint8. `source` (a file name) starts
+    the error message, so the user knows which file holds what."""
+    where = f"{source}: " if source is not None else ""
     spikes = np.asarray(spikes)
     if spikes.ndim != 3:
-        raise SpikeFileError(f"spikes must be a (T, H, W) array, got shape {spikes.shape}")
+        raise SpikeFileError(f"{where}spikes must be a (T, H, W) array, found shape {spikes.shape}")
     if spikes.dtype != np.uint8 and spikes.dtype != bool:
-        if not np.isin(spikes, (0, 1)).all():
-            raise SpikeFileError("spikes must hold only 0 and 1")
+        if not np.issubdtype(spikes.dtype, np.number) or not np.isin(spikes, (0, 1)).all():
+            raise SpikeFileError(f"{where}spikes must hold only 0 and 1, found {_found(spikes)}")
         spikes = spikes.astype(np.uint8)
     elif spikes.dtype == np.uint8 and spikes.size and spikes.max() > 1:
-        raise SpikeFileError("spikes must hold only 0 and 1")
+        raise SpikeFileError(f"{where}spikes must hold only 0 and 1, found {_found(spikes)}")
     return spikes.astype(np.uint8, copy=False)
 
 
@@ -146,3 +166,38 @@ def write_dat(path: str | os.PathLike, spikes: np.ndarray) -> None:
         for s in range(0, spikes.shape[0], step):
             fh.write(pack_frames(spikes[s : s + step]).tobytes())
     os.replace(tmp, path)
+
+
+class DatClip:
+    """A `.dat` file as a lazy (T, H, W) array: `clip[a:b]` (or `clip[t]`) reads and unpacks only those
+    frames from the memory-mapped file, so a clip larger than memory can be walked through in pieces."""
+
+    def __init__(self, path: str | os.PathLike, height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH):
+        self.path, self.height, self.width = Path(path), height, width
+        self.frames = dat_num_frames(path, height, width)
+        self.shape = (self.frames, height, width)
+        self.dtype = np.dtype(np.uint8)
+        self.ndim = 3
+
+    def __len__(self) -> int:
+        return self.frames
+
+    def __getitem__(self, key) -> np.ndarray:
+        if isinstance(key, (int, np.integer)):
+            t = int(key) + (self.frames if key < 0 else 0)
+            if not 0 <= t < self.frames:
+                raise IndexError(f"frame {key} is outside the file's {self.frames} frames")
+            return read_dat(self.path, self.height, self.width, frames=(t, t + 1))[0]
+        if isinstance(key, slice) and key.step in (None, 1):
+            start, stop, _ = key.indices(self.frames)
+            return read_dat(self.path, self.height, self.width, frames=(start, max(start, stop)))
+        raise TypeError("a DatClip takes a frame index or a contiguous slice of frames")
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = read_dat(self.path, self.height, self.width)
+        return out if dtype is None else out.astype(dtype)
+
+
+def open_dat(path: str | os.PathLike, height: int = DEFAULT_HEIGHT, width: int = DEFAULT_WIDTH) -> DatClip:
+    """A `.dat` file opened lazily (memory-mapped; frames unpacked only when sliced)."""
+    return DatClip(path, height, width)

@@ -19,6 +19,9 @@ def read_npz(path: str | os.PathLike, frames=None, with_label: bool = False):
     path = Path(path)
     if not path.is_file():
         raise SpikeFileError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):  # random bytes, a .npy, a pickle: np.load would suggest unsafe loading
+        raise SpikeFileError(f"{path}: not a readable .npz file (a .npz is a zip archive of arrays; "
+                             "this is not one)")
     try:
         with np.load(path, allow_pickle=False) as data:
             key = next((k for k in SPIKE_KEYS if k in data.files), None)
@@ -26,9 +29,10 @@ def read_npz(path: str | os.PathLike, frames=None, with_label: bool = False):
                 raise SpikeFileError(f"{path}: no spike array (expected key 'spk'; found {data.files})")
             spikes = data[key]
             label = data["label"] if "label" in data.files else None
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise SpikeFileError(f"{path}: not a readable .npz file ({exc})") from None
-    spikes = check_spikes(spikes)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
+        why = "it holds Python objects, which spikesci never loads" if "pickle" in str(exc) else str(exc)
+        raise SpikeFileError(f"{path}: not a readable .npz spike file ({why})") from None
+    spikes = check_spikes(spikes, path)
     if frames is not None:
         from spikesci.io.dat import _frame_range
 

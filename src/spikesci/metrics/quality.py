@@ -8,14 +8,17 @@ with an explicit `data_range` (1 for our [0, 1] luminance), so results match the
 from __future__ import annotations
 
 import numpy as np
-from skimage.metrics import structural_similarity
 
 from spikesci.errors import SpikeSciError
-from spikesci.metrics._arrays import same_shape
+from spikesci.metrics._arrays import check_range, same_shape
 
 
 def psnr(x, ref, data_range: float = 1.0) -> float:
-    """PSNR in dB, 10 log10(data_range^2 / MSE) with the MSE over the whole array (inf when identical)."""
+    """PSNR in dB, 10 log10(data_range^2 / MSE) with the MSE over the whole array (inf when identical).
+
+    Both arrays must lie in [0, data_range]: a float picture in [0, 1] against an 8-bit one in [0, 255]
+    is refused (it would give a meaningless -40 dB), so is an 8-bit pair at the default data_range 1."""
+    check_range(x, ref, data_range)
     x, ref = same_shape(x, ref)
     mse = float(np.mean((x - ref) ** 2))
     if mse == 0.0:
@@ -28,6 +31,9 @@ def ssim(x, ref, data_range: float = 1.0) -> float:
 
     Stacks (..., H, W), e.g. (T, H, W) or (B, C, H, W), give the mean of the per-image SSIMs.
     """
+    from skimage.metrics import structural_similarity
+
+    check_range(x, ref, data_range)
     x, ref = same_shape(x, ref)
     if x.ndim < 2:
         raise SpikeSciError(f"SSIM needs images of shape (..., H, W), got {x.shape}")

@@ -64,6 +64,7 @@ class DemoContext:
     dat_path: Path
     out_dir: Path
     centre: int
+    progress: bool = False  # per-map bars with ETA on stderr for the slow steps (the learned codec)
 
     @property
     def truth(self) -> np.ndarray:
@@ -152,8 +153,8 @@ def caas_rows(ctx: DemoContext) -> list[Row]:
     for quality in sci.QUALITIES:
         path = ctx.out_dir / f"demo_q{quality}.sci"
         path.unlink(missing_ok=True)
-        stats, enc = _timed(sci.encode_spikes, clip, path, quality)
-        result, dec = _timed(sci.decode_file, path)
+        stats, enc = _timed(sci.encode_spikes, clip, path, quality, progress=ctx.progress)
+        result, dec = _timed(sci.decode_file, path, progress=ctx.progress)
         k = int(np.argmin(np.abs(np.asarray(result.frames) + offset - ctx.centre)))
         t, h, w = clip.shape
         row = ctx.judged(f"CAAS .sci quality {quality}", path.stat().st_size, result.images[k], enc + dec,
@@ -211,9 +212,23 @@ def save_figure(ctx: DemoContext, rows: list[Row], path: Path) -> None:
     plt.close(fig)
 
 
+def _step_note(i: int, n: int, builder: RowBuilder, start: float, done: list[float]) -> str:
+    """'demo step 3/5: caas rows (about 40 s left)': what runs now and, once a step has run, an ETA from
+    the mean step time so far (the steps differ, so it is a rough guide, said as such)."""
+    name = builder.__name__.replace("_", " ")
+    eta = ""
+    if done:
+        left = (n - i + 1) * (sum(done) / len(done))
+        eta = f", roughly {left:.0f} s left"
+    return f"demo step {i}/{n}: {name} ({time.perf_counter() - start:.0f} s so far{eta})"
+
+
 def run_demo(out_dir: str | Path = "demo_out", config: DemoConfig = DemoConfig(),
-             log: Callable[[str], None] = print) -> dict:
-    """Run the whole demo; write demo.dat, demo.png, demo.json (and demo.spkz) into `out_dir`."""
+             log: Callable[[str], None] = print, progress: Callable[[str], None] | None = None) -> dict:
+    """Run the whole demo; write demo.dat, demo.png, demo.json (and demo.spkz) into `out_dir`.
+
+    `progress` (e.g. a print to stderr) hears which step runs, with a rough ETA, and turns on the per-map
+    bars of the learned codec; the table itself goes to `log`."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -224,10 +239,15 @@ def run_demo(out_dir: str | Path = "demo_out", config: DemoConfig = DemoConfig()
         f"firing rate {scene.spikes.mean():.3f}")
     dat_path = out / "demo.dat"
     write_dat(dat_path, scene.spikes)
-    ctx = DemoContext(config, scene, dat_path, out, centre=t // 2)
+    ctx = DemoContext(config, scene, dat_path, out, centre=t // 2, progress=progress is not None)
     rows: list[Row] = []
-    for builder in ROW_BUILDERS:
+    done: list[float] = []
+    for i, builder in enumerate(ROW_BUILDERS, 1):
+        if progress is not None:
+            progress(_step_note(i, len(ROW_BUILDERS), builder, start, done))
+        t0 = time.perf_counter()
         rows.extend(builder(ctx))
+        done.append(time.perf_counter() - t0)
     log("")
     log(format_table(rows))
     save_figure(ctx, rows, out / "demo.png")

@@ -225,6 +225,8 @@ def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY
     from spikesci.io.spikes import read_spikes
 
     spikes = read_spikes(src, height=height, width=width)
+    if spikes.shape[0] == 0:
+        raise SpikeSciError(f"{src}: holds no frames (an empty spike file)")
     return encode_spikes(spikes, dst, quality, model=model, progress=progress, gop=gop, motion=motion)
 
 

@@ -25,8 +25,16 @@ def run(args: argparse.Namespace) -> int:
     from spikesci.errors import SpikeSciError
 
     if args.frames < 1:
-        raise SpikeSciError("--frames must be at least 1")
+        raise SpikeSciError(f"--frames must be at least 1, got {args.frames}")
+    from pathlib import Path
+
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise SpikeSciError(f"{args.out}: exists and is not a folder")
+    if not Path(args.out).resolve().parent.exists():
+        raise SpikeSciError(f"{Path(args.out).parent}: output folder does not exist")
     config = dataclasses.replace(DemoConfig(), image=args.image, frames=args.frames, motion=args.motion,
                                  seed=args.seed)
-    run_demo(args.out, config)
+    import sys
+
+    run_demo(args.out, config, progress=lambda line: print(line, file=sys.stderr, flush=True))
     return 0

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from spikesci.cli.common import add_size_args, parse_range, print_json
+from spikesci.cli.common import add_size_args, check_input, check_size, check_suffix, parse_range, print_json
 from spikesci.errors import SpikeSciError
 
 
@@ -24,7 +24,9 @@ def register(commands, bench) -> None:
         help="head: s-digits, s-animals, s-natural (FEM), NAME-tfp (TFP baseline), or a .pt checkpoint",
     )
     add_size_args(p)
-    p.add_argument("--frames", help="frame range A:B of the clip to read (default: all, centre window used)")
+    p.add_argument("--frames", metavar="A:B",
+                   help="frame range A:B of the clip to read (default: all, centre window used); negative "
+                   "ends count from the end, e.g. --frames -100: for the last 100 frames")
     p.add_argument("--json", action="store_true", help="print a JSON object (label, probabilities, ...)")
     p.set_defaults(func=run_classify)
 
@@ -51,11 +53,13 @@ def run_classify(args: argparse.Namespace) -> int:
 
     from spikesci.io.npz import read_npz
     from spikesci.io.spikes import read_spikes
-    from spikesci.tasks.classify import load_classifier
+    from spikesci.tasks.classify import assess, load_classifier
 
-    torch.set_num_threads(min(torch.get_num_threads(), 2))
-    path = Path(args.input)
+    path = check_input(args.input)
+    check_suffix(path, (".dat", ".npz"), "classify reads")
+    check_size(args.height, args.width)
     frames = parse_range(args.frames)
+    torch.set_num_threads(min(torch.get_num_threads(), 2))
     true_label = None
     if path.suffix.lower() == ".npz":
         spikes, true_label = read_npz(path, frames=frames, with_label=True)
@@ -64,6 +68,9 @@ def run_classify(args: argparse.Namespace) -> int:
     classifier = load_classifier(args.model)
     label, probs = classifier.predict(np.asarray(spikes))
     names = classifier.class_names
+    h, w = spikes.shape[1:]
+    fem = classifier.meta.get("source") == "fem"
+    trust = assess(probs, classifier, (-(-h // 2), -(-w // 2)) if fem else (h, w))
     out = {
         "label": label,
         "label_name": names[label],
@@ -71,6 +78,7 @@ def run_classify(args: argparse.Namespace) -> int:
         "classes": names,
         "model": classifier.name,
         "frames_used": classifier.frames,
+        **trust,
     }
     if true_label is not None:
         out["file_label"] = true_label
@@ -82,6 +90,8 @@ def run_classify(args: argparse.Namespace) -> int:
         print(f"  {names[i]:<22}{probs[i]:.4f}")
     if true_label is not None:
         print(f"  label stored in the file: {true_label}")
+    if trust["low_confidence"]:
+        print(f"  low confidence: {trust['warning']}")
     return 0
 
 

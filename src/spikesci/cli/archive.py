@@ -1,11 +1,20 @@
-"""`spikesci pack` / `spikesci unpack` (lossless `.spkz` archives) and `spikesci bench lossless`."""
+"""`spikesci pack` / `spikesci unpack` (lossless `.spkz` archives) and `spikesci bench lossless`.
+
+One file (`-o FILE`), many (`DIR_OR_FILES... -o OUTDIR --jobs N`), or a pipe (`pack - -o out.spkz`,
+`unpack in.spkz -o -`). Imports only numpy, constriction and tqdm when it runs: starting is cheap.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 
 from spikesci.cli.common import add_force_arg, add_size_args, check_output, parse_range, print_json
+from spikesci.errors import SpikeSciError
+
+STDIO = "-"
 
 
 def _fmt(stats: dict) -> str:
@@ -16,13 +25,56 @@ def _fmt(stats: dict) -> str:
     )
 
 
-def _pack(args: argparse.Namespace) -> int:
-    from spikesci.lossless import pack
+def _is_batch(inputs: list[str], output: str, single_suffixes: tuple[str, ...] | None) -> bool:
+    """Many files when there are several inputs, a folder, or the output is (or names) a folder."""
+    if len(inputs) > 1 or any(Path(p).is_dir() for p in inputs if p != STDIO):
+        return True
+    out = Path(output)
+    if output == STDIO:
+        return False
+    if out.is_dir():
+        return True
+    return single_suffixes is not None and out.suffix.lower() not in single_suffixes
 
-    out = check_output(args.output, args.force, inputs=(args.input,))
-    stats = pack(
-        args.input,
-        out,
+
+def _batch(kind: str, args: argparse.Namespace) -> int:
+    from spikesci.lossless import batch
+
+    if STDIO in args.inputs or args.output == STDIO:
+        raise SpikeSciError("'-' (a pipe) takes exactly one input and one output file")
+    if args.frames if kind == "unpack" else False:
+        raise SpikeSciError("--frames works on one archive at a time")
+    inputs = [Path(p) for p in args.inputs]
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise SpikeSciError(f"{outdir}: several inputs need an output folder, and this is a file")
+    if kind == "pack":
+        jobs = batch.plan_pack(inputs, outdir, args.force)
+        opts = dict(height=args.height, width=args.width, chunk_frames=args.chunk_frames, model=args.model)
+        for job in jobs:
+            job.options = opts
+    else:
+        jobs = batch.plan_unpack(inputs, outdir, args.force)
+    outdir.mkdir(parents=True, exist_ok=True)
+    njobs = args.jobs if args.jobs is not None else min(2, len(jobs))
+    if njobs < 1:
+        raise SpikeSciError(f"--jobs must be at least 1, got {njobs}")
+    rows, errors, seconds = batch.timed_run(kind, jobs, njobs, progress=True)
+    if args.json:
+        print_json({"files": rows, "errors": errors, "seconds": seconds})
+    else:
+        print(batch.summary(kind, rows, seconds))
+    for line in errors:
+        print(f"spikesci: error: {line}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _pack(args: argparse.Namespace) -> int:
+    if _is_batch(args.inputs, args.output, None if args.output == STDIO else (".spkz",)):
+        return _batch("pack", args)
+    from spikesci.lossless import archive
+
+    options = dict(
         height=args.height,
         width=args.width,
         chunk_frames=args.chunk_frames,
@@ -30,7 +82,16 @@ def _pack(args: argparse.Namespace) -> int:
         progress=not args.json,
         workers=args.workers,
     )
-    stats["input"] = str(args.input)
+    if args.output == STDIO:
+        raise SpikeSciError("pack writes an archive file: give -o OUT.spkz (a pipe is for unpack -o -)")
+    src = args.inputs[0]
+    if src == STDIO:
+        out = check_output(args.output, args.force)
+        stats = archive.pack_stream(sys.stdin.buffer, out, **options)
+    else:
+        out = check_output(args.output, args.force, inputs=(src,))
+        stats = archive.pack(src, out, **options)
+    stats["input"] = str(src)
     if args.json:
         print_json(stats)
     else:
@@ -39,16 +100,28 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _unpack(args: argparse.Namespace) -> int:
-    from spikesci.lossless import unpack
+    if _is_batch(args.inputs, args.output, (".dat", ".npz")):
+        return _batch("unpack", args)
+    from spikesci.lossless import archive
 
-    out = check_output(args.output, args.force, inputs=(args.input,))
-    stats = unpack(
-        args.input, out, frames=parse_range(args.frames), progress=not args.json, workers=args.workers
-    )
-    stats["input"] = str(args.input)
-    if args.json:
-        print_json(stats)
+    src = args.inputs[0]
+    if src == STDIO:
+        raise SpikeSciError("unpack reads an archive file (it needs its index): give IN.spkz, not '-'")
+    frames = parse_range(args.frames)
+    if args.output == STDIO:
+        stats = archive.unpack_stream(src, sys.stdout.buffer, frames=frames, workers=args.workers)
+        out, report = "-", sys.stderr  # standard output carries the frames
     else:
+        out = check_output(args.output, args.force, inputs=(src,))
+        stats = archive.unpack(src, out, frames=frames, progress=not args.json, workers=args.workers)
+        report = sys.stdout
+    stats["input"] = str(src)
+    if args.json:
+        if report is sys.stdout:
+            print_json(stats)
+        else:
+            print(json.dumps(stats), file=report)
+    elif report is sys.stdout:
         a, b = stats["frame_range"]
         print(
             f"{out}: frames {a}:{b} of {stats['archive_frames']}, decoded at {stats['mbps']:.1f} MB/s "
@@ -68,23 +141,34 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_main(argv)
 
 
-def _add_workers(parser: argparse.ArgumentParser) -> None:
+def _add_parallel(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--workers", type=int, default=None, help="processes coding chunks in parallel (default: up to 2)"
+        "--workers",
+        type=int,
+        default=None,
+        help="processes coding one file's chunks in parallel (default: 2 for large files)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="files coded at once when given several (default: 2)"
     )
 
 
 def register(commands, bench) -> None:
     p = commands.add_parser(
         "pack",
-        help="archive a .dat/.npz spike file losslessly (.spkz)",
-        description="Lossless context-model archive of a spike file; unpack restores the .dat byte for byte.",
+        help="archive .dat/.npz spike files losslessly (.spkz)",
+        description="Lossless context-model archive of spike files; unpack restores a .dat byte for byte. "
+        "One file: pack IN -o OUT.spkz; many: pack DIR_OR_FILES... -o OUTDIR --jobs N; "
+        "a pipe of raw .dat frames: pack - -o OUT.spkz --height H --width W.",
     )
-    p.add_argument("input", type=Path, help="IN.dat or IN.npz")
-    p.add_argument("-o", "--output", required=True, type=Path, help="OUT.spkz")
+    p.add_argument("inputs", nargs="+", metavar="IN", help="IN.dat, IN.npz, a folder of them, or - (stdin)")
+    p.add_argument("-o", "--output", required=True, help="OUT.spkz, or an output folder for several inputs")
     add_size_args(p)
     p.add_argument(
-        "--chunk-frames", type=int, default=512, help="frames per independently decodable chunk (512)"
+        "--chunk-frames",
+        type=int,
+        default=100,
+        help="frames per independently decodable chunk (100): smaller = faster random access, larger files",
     )
     p.add_argument(
         "--model",
@@ -93,24 +177,25 @@ def register(commands, bench) -> None:
         help="context model: ctx (default) or the simple ISI baseline",
     )
     p.add_argument("--json", action="store_true", help="print stats as JSON (bytes, bpp, MB/s)")
-    _add_workers(p)
+    _add_parallel(p)
     add_force_arg(p)
     p.set_defaults(func=_pack)
 
     u = commands.add_parser(
         "unpack",
-        help="decode a .spkz archive to .dat or .npz",
-        description="Decode a .spkz archive (optionally only frames A:B).",
+        help="decode .spkz archives to .dat or .npz",
+        description="Decode a .spkz archive (optionally only frames A:B); many: unpack DIR_OR_FILES... "
+        "-o OUTDIR --jobs N; to standard output as raw .dat bytes: unpack IN.spkz -o -.",
     )
-    u.add_argument("input", type=Path, help="IN.spkz")
-    u.add_argument("-o", "--output", required=True, type=Path, help="OUT.dat or OUT.npz")
+    u.add_argument("inputs", nargs="+", metavar="IN", help="IN.spkz or a folder of them")
+    u.add_argument("-o", "--output", required=True, help="OUT.dat, OUT.npz, - (stdout), or an output folder")
     u.add_argument("--frames", default=None, metavar="A:B", help="decode only frames A..B-1")
     u.add_argument("--json", action="store_true", help="print stats as JSON")
-    _add_workers(u)
+    _add_parallel(u)
     add_force_arg(u)
     u.set_defaults(func=_unpack)
 
-    b = bench.add_parser("lossless", help="lossless archive vs xz/zstd/bz2/order-0/simple ISI model")
+    b = bench.add_parser("lossless", help="lossless archive vs xz/zstd/gzip, whole-process times")
     b.add_argument("--frames", type=int, default=0, help="frames per clip (0 = all)")
     b.add_argument("--quick", action="store_true", help="small clips only (seconds)")
     b.add_argument("--out", default=None, help="also write the JSON to this file")

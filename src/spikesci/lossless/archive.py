@@ -22,10 +22,13 @@ from spikesci.lossless.coder import encode_chunk
 from spikesci.lossless.format import (
     DEFAULT_CHUNK_FRAMES,
     MAGIC,
+    MAX_BANDS,
     MAX_CHUNK_PIXELS,
     MAX_PIXELS,
     VERSION,
     Archive,
+    band_rows,
+    default_bands,
     make_header,
 )
 from spikesci.lossless.model import ModelSpec
@@ -36,21 +39,24 @@ Progress = bool | Callable[[int, int | None], None]
 
 
 class _Bar:
-    """Progress in frames: a tqdm bar with ETA on stderr (progress=True), or calls progress(done, total)."""
+    """Progress in frames: a tqdm bar with ETA on stderr (progress=True) once the work has taken half a
+    second (short work starts faster without importing tqdm), or calls progress(done, total)."""
 
     def __init__(self, progress: Progress, total: int | None, desc: str):
-        self.done, self.total, self.fn, self.bar = 0, total, None, None
-        if progress is True:
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, desc=desc, unit="frame", leave=False, dynamic_ncols=True)
-        elif callable(progress):
-            self.fn = progress
+        self.done, self.total, self.desc, self.bar = 0, total, desc, None
+        self.show = progress is True
+        self.fn = progress if callable(progress) else None
+        self.t0 = time.perf_counter()
 
     def __call__(self, frames: int) -> None:
         self.done += frames
         if self.bar is not None:
             self.bar.update(frames)
+        elif self.show and time.perf_counter() - self.t0 > 0.5:
+            from tqdm import tqdm
+
+            opts = dict(unit="frame", leave=False, dynamic_ncols=True)
+            self.bar = tqdm(total=self.total, initial=self.done, desc=self.desc, **opts)
         elif self.fn is not None:
             self.fn(self.done, self.total)
 
@@ -75,12 +81,22 @@ def _check_sizes(height: int, width: int, chunk_frames: int) -> None:
 
 
 def _pack(
-    source: Source, dst, chunk_frames: int, model: str, progress: Progress, workers: int | None
+    source: Source,
+    dst,
+    chunk_frames: int,
+    model: str,
+    progress: Progress,
+    workers: int | None,
+    bands: int | None = None,
 ) -> dict:
     _check_sizes(source.height, source.width, chunk_frames)
     spec = ModelSpec(model)
+    bands = default_bands(source.height, source.width) if bands is None else bands
+    if not 1 <= bands <= min(MAX_BANDS, source.height):
+        raise SpikeFileError(f"bands must be between 1 and {min(MAX_BANDS, source.height)}")
+    rows = band_rows(source.height, bands)
     header = make_header(
-        source.height, source.width, source.frames, chunk_frames, source.kind, spec.name, source.label
+        source.height, source.width, source.frames, chunk_frames, source.kind, spec.name, bands, source.label
     )
     pixels_per_frame = source.height * source.width
     if source.frames is None:  # a pipe: as long as it is, use both cores
@@ -94,16 +110,18 @@ def _pack(
             counts["spikes"] += int(np.count_nonzero(spikes))
             counts["frames"] += spikes.shape[0]
             counts["chunks"] += 1
-            yield spikes, spec.name, padding
+            for b, (r0, r1) in enumerate(rows):
+                yield np.ascontiguousarray(spikes[:, r0:r1]), spec.name, (padding if b == 0 else None)
 
     bar = _Bar(progress, source.frames, "pack")
     t0 = time.perf_counter()
     writer = ContainerWriter(dst, MAGIC, VERSION, header)
     try:
-        nchunks = None if source.frames is None else -(-source.frames // chunk_frames)
-        for payload in ordered_map(_encode_job, jobs(), nworkers, nchunks):
+        nchunks = None if source.frames is None else -(-source.frames // chunk_frames) * bands
+        for k, payload in enumerate(ordered_map(_encode_job, jobs(), nworkers, nchunks)):
             writer.write_chunk(payload)
-            bar(struct.unpack_from("<I", payload)[0])
+            if k % bands == bands - 1:
+                bar(struct.unpack_from("<I", payload)[0])
         writer.close()
     except BaseException:
         writer.abort()
@@ -120,6 +138,7 @@ def _pack(
         model=spec.name,
         chunks=counts["chunks"],
         chunk_frames=chunk_frames,
+        bands=bands,
         workers=nworkers,
         path=str(dst),
     )
@@ -157,13 +176,15 @@ def pack(
     model: str = "ctx",
     progress: Progress = False,
     workers: int | None = None,
+    bands: int | None = None,
 ) -> dict:
     """Archive a `.dat` (streamed chunk by chunk) or `.npz` file; returns size and speed stats.
 
     `workers`: processes coding chunks in parallel (default: 2 cores for clips of 8 M spike-pixels
-    or more); the bytes do not depend on it."""
+    or more); the bytes do not depend on it. `bands`: row bands a chunk is split into (default: one
+    per 65536 pixels, at most 8)."""
     source = open_source(src_path, height, width)
-    return _pack(source, dst_path, chunk_frames, model, progress, workers)
+    return _pack(source, dst_path, chunk_frames, model, progress, workers, bands)
 
 
 def pack_stream(
@@ -176,11 +197,12 @@ def pack_stream(
     progress: Progress = False,
     workers: int | None = None,
     name: str = "standard input",
+    bands: int | None = None,
 ) -> dict:
     """Archive raw `.dat` frames read from a binary pipe until it ends, one chunk in memory at a time
     (a few per worker): a camera pipe or a growing recording."""
     source = StreamSource(fh, height, width, name)
-    return _pack(source, dst_path, chunk_frames, model, progress, workers)
+    return _pack(source, dst_path, chunk_frames, model, progress, workers, bands)
 
 
 def pack_spikes(
@@ -190,9 +212,10 @@ def pack_spikes(
     model: str = "ctx",
     progress: Progress = False,
     workers: int | None = None,
+    bands: int | None = None,
 ) -> dict:
     """Archive a (T, H, W) 0/1 array; returns size and speed stats (see `pack`)."""
-    return _pack(ArraySource(spikes), path, chunk_frames, model, progress, workers)
+    return _pack(ArraySource(spikes), path, chunk_frames, model, progress, workers, bands)
 
 
 def _write_dat(arc: Archive, start: int, stop: int, fh: BinaryIO, bar: _Bar, workers: int | None) -> None:
@@ -282,6 +305,7 @@ def archive_info(path) -> dict:
             "width": arc.width,
             "chunk_frames": arc.chunk_frames,
             "chunks": arc.reader.num_chunks,
+            "bands": arc.bands,
             "model": arc.spec.name,
             "source": arc.source,
             "format_version": arc.reader.version,

@@ -2,13 +2,16 @@
 
 Header (JSON, CRC-checked by the container): format, height, width, frames, chunk_frames, source
 (".dat"/".npz"/"stream"), the `.dat` layout, model name and version, and the `.npz` label if any.
-Chunk i holds frames [i*chunk_frames, (i+1)*chunk_frames), coded from a fresh model state; the
-container's index gives each chunk's offset, so a frame range reads and decodes only its chunks, and
-inside the first one only the frames up to the range's end.
+Time chunk i holds frames [i*chunk_frames, (i+1)*chunk_frames), split into `bands` horizontal bands
+of rows, each its own container chunk (number i*bands + b) coded from a fresh model state. Bands let
+the cores share even a short clip without cutting it in time (a cut in time costs each pixel its ISI
+history, ~3 bits; a cut between bands costs nothing measurable). The container's index gives each
+chunk's offset, so a frame range reads and decodes only its chunks, and in them only the frames up to
+the range's end.
 
-Version 2 (this spikesci writes it) differs from version 1 in one field: `frames` is null when the
-archive was packed from a stream of unknown length; the reader then takes the count from the last
-chunk. Version 1 archives read exactly as before (same model, same chunk payloads).
+Version 2 (this spikesci writes it) adds to version 1: `bands` (version 1: one band), and `frames`
+may be null when the archive was packed from a stream of unknown length (the reader then takes the
+count from the last chunk). Version 1 archives read exactly as before (same model, same payloads).
 """
 
 from __future__ import annotations
@@ -39,6 +42,21 @@ LAYOUT = {
 }
 
 
+BAND_PIXELS = 1 << 16  # about this many pixels a band (250x400: 2 bands)
+MAX_BANDS = 8
+
+
+def default_bands(height: int, width: int) -> int:
+    """Bands for a frame size: fixed by the size alone, so the bytes never depend on the machine."""
+    return max(1, min(MAX_BANDS, height, -(-height * width // BAND_PIXELS)))
+
+
+def band_rows(height: int, bands: int) -> list[tuple[int, int]]:
+    """[start, stop) rows of each band, as even as whole rows allow."""
+    edges = [height * b // bands for b in range(bands + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
 def pad_mask(height: int, width: int) -> int:
     """Bits of a frame's last `.dat` byte that are padding (not pixels)."""
     used = (height * width) % 8
@@ -46,7 +64,14 @@ def pad_mask(height: int, width: int) -> int:
 
 
 def make_header(
-    height: int, width: int, frames: int | None, chunk_frames: int, source: str, model: str, label=None
+    height: int,
+    width: int,
+    frames: int | None,
+    chunk_frames: int,
+    source: str,
+    model: str,
+    bands: int = 1,
+    label=None,
 ) -> dict:
     header = {
         "format": "spkz",
@@ -54,6 +79,7 @@ def make_header(
         "width": width,
         "frames": frames,
         "chunk_frames": chunk_frames,
+        "bands": bands,
         "source": source,
         "layout": LAYOUT,
         "model": model,
@@ -84,6 +110,7 @@ class Archive:
             model, model_version = str(h["model"]), int(h["model_version"])
             self.source = str(h.get("source", ".dat"))
             self.label = h.get("label")
+            self.bands = int(h.get("bands", 1))
             if frames is None and self.reader.version < 2:
                 raise ValueError
             streamed = frames is None
@@ -96,6 +123,7 @@ class Archive:
             and self.height * self.width <= MAX_PIXELS
             and frames >= 0
             and 1 <= self.chunk_frames <= MAX_CHUNK_PIXELS // (self.height * self.width)
+            and 1 <= self.bands <= min(MAX_BANDS, self.height)
         ):
             raise ContainerError(f"{name}: archive header has impossible sizes")
         if model not in MODEL_IDS or model_version != MODEL_VERSION:
@@ -104,8 +132,9 @@ class Archive:
             )
         self.spec = ModelSpec(model)
         chunks = self.reader.num_chunks
+        self.rows = band_rows(self.height, self.bands)
         self.frames = self._streamed_frames(chunks) if streamed else frames
-        expected = -(-self.frames // self.chunk_frames)
+        expected = -(-self.frames // self.chunk_frames) * self.bands
         if chunks != expected:
             raise ContainerError(f"{name}: has {chunks} chunks, header says {expected}")
 
@@ -115,25 +144,29 @@ class Archive:
             return 0
         payload = self.reader.read_chunk(chunks - 1)
         last = struct.unpack_from("<I", payload)[0] if len(payload) >= 4 else 0
-        if not 1 <= last <= self.chunk_frames:
+        if not 1 <= last <= self.chunk_frames or chunks % self.bands:
             raise ContainerError(f"{self.path.name}: chunk {chunks - 1} of {chunks} is damaged (frame count)")
-        return (chunks - 1) * self.chunk_frames + last
+        return (chunks // self.bands - 1) * self.chunk_frames + last
 
-    def _job(self, i: int, stop: int | None = None) -> tuple:
+    def _job(self, i: int, band: int, stop: int | None = None) -> tuple:
         n = min(self.chunk_frames, self.frames - i * self.chunk_frames)
-        where = f"{self.path.name}: chunk {i} of {self.reader.num_chunks}"
-        return self.reader.read_chunk(i), self.height, self.width, self.spec.name, n, where, stop
+        k = i * self.bands + band
+        where = f"{self.path.name}: chunk {k} of {self.reader.num_chunks}"
+        r0, r1 = self.rows[band]
+        return self.reader.read_chunk(k), r1 - r0, self.width, self.spec.name, n, where, stop
 
-    def _checked(self, i: int, result: tuple) -> tuple[np.ndarray, np.ndarray | None]:
-        spikes, padding = result
+    def _checked(self, i: int, bands: list[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
+        """One time chunk from its decoded bands: frames stacked, padding from band 0."""
+        spikes = bands[0][0] if len(bands) == 1 else np.concatenate([s for s, _ in bands], axis=1)
+        padding = bands[0][1]
         if padding is not None and np.any(padding & ~np.uint8(pad_mask(self.height, self.width))):
-            where = f"{self.path.name}: chunk {i} of {self.reader.num_chunks}"
+            where = f"{self.path.name}: chunk {i * self.bands} of {self.reader.num_chunks}"
             raise ContainerError(f"{where} is damaged (padding)")
         return spikes, padding
 
     def chunk(self, i: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Frames of chunk i and their `.dat` padding bytes (None when all zero)."""
-        return self._checked(i, _decode_job(self._job(i)))
+        """Frames of time chunk i and their `.dat` padding bytes (None when all zero)."""
+        return self._checked(i, [_decode_job(self._job(i, b)) for b in range(self.bands)])
 
     def iter_range(
         self, start: int, stop: int, progress: Callable | None = None, workers: int | None = None
@@ -141,13 +174,14 @@ class Archive:
         """Yield (spikes, padding) pieces covering frames [start, stop), decoding only the chunks needed
         and in each only the frames up to `stop` (in up to `workers` processes). `progress(frames)` is
         called after each piece."""
-        cf = self.chunk_frames
+        cf, nb = self.chunk_frames, self.bands
         chunks = range(start // cf, -(-stop // cf))
         nworkers = pick_workers(workers, (stop - start) * self.height * self.width)
-        jobs = (self._job(i, min(stop - i * cf, cf)) for i in chunks)
-        for i, result in zip(chunks, ordered_map(_decode_job, jobs, nworkers, len(chunks))):
+        jobs = (self._job(i, b, min(stop - i * cf, cf)) for i in chunks for b in range(nb))
+        results = ordered_map(_decode_job, jobs, nworkers, len(chunks) * nb)
+        for i in chunks:
             c0 = i * cf
-            spikes, padding = self._checked(i, result)
+            spikes, padding = self._checked(i, [next(results) for _ in range(nb)])
             a, b = max(start, c0) - c0, min(stop, c0 + spikes.shape[0]) - c0
             yield spikes[a:b], (None if padding is None else padding[a:b])
             if progress is not None:

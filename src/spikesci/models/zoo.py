@@ -24,6 +24,10 @@ from spikesci.models.extract import FEM, FEMConfig
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "perception"
+"""The FEM + FAM the codec, its stage-3 FAM and the classification heads are keyed to (release 2)."""
+RECONSTRUCT_MODEL = "perception-r3"
+"""The model of `reconstruct --method net` (release 3: full-resolution FEM, U-Net FAM). It replaces release 2
+for the codec once the codec is retrained on its features (the CAAS issue)."""
 CHUNK_MAPS = 16  # feature maps computed at once (bounds memory on long clips)
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # placements (dy, dx) of the FEM's 2x2 block grid
 
@@ -112,7 +116,7 @@ class Perception:
             if phase != (0, 0):
                 x = F.pad(x.float(), (phase[1], 0, phase[0], 0), mode="replicate")
             with torch.no_grad():
-                out.append(self.fem(_pad_even(x)))
+                out.append(self.fem(_pad_even(x) if self.scale == 2 else x))
         feats = torch.cat(out) if out else torch.zeros(0, self.channels, 1, 1)
         return feats, frames
 
@@ -138,6 +142,9 @@ class Perception:
         """
         if phases not in (1, 4):
             raise SpikeSciError(f"phases must be 1 or 4, got {phases}")
+        if phases == 4 and self.scale == 1:
+            raise SpikeSciError(f"phases=4 applies to a half-resolution FEM; model '{self.name}' works at "
+                                "full resolution (one pass sees every pixel)")
         spikes = _check_spikes(spikes)
         t_len, h, w = spikes.shape
         frames = self.default_frames(t_len) if frames is None else np.asarray(frames, dtype=np.int64).ravel()
@@ -187,17 +194,34 @@ def _pad_even(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x.float(), (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
-def fam_from_blob(blob: dict) -> FAM:
-    """A FAM of the size its weights file records, with its weights (stage-2 and stage-3 files alike)."""
-    fam = FAM(FAMConfig.from_dict(blob["config"]))
+def fam_from_blob(blob: dict) -> torch.nn.Module:
+    """A FAM of the kind and size its weights file records, with its weights (stage-2 and stage-3 files
+    alike; release 3 files say kind "fam-unet")."""
+    if blob.get("kind") == "fam-unet":
+        from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
+
+        fam = UNetFAM(UNetFAMConfig.from_dict(blob["config"]))
+    else:
+        fam = FAM(FAMConfig.from_dict(blob["config"]))
     fam.load_state_dict(blob["state"])
     return fam
 
 
+def fem_from_blob(blob: dict) -> torch.nn.Module:
+    """The FEM a weights file records: the half-resolution release 1/2 FEM, or release 3 ("fem-fullres")."""
+    if blob.get("kind") == "fem-fullres":
+        from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
+
+        fem = FullResFEM(FullResFEMConfig.from_dict(blob["config"]))
+    else:
+        fem = FEM(FEMConfig.from_dict(blob["config"]))
+    fem.load_state_dict(blob["state"])
+    return fem
+
+
 def build_perception(fem_blob: dict, fam_blob: dict, name: str = "custom", checksum: str = "",
                      fem_checksum: str = "") -> Perception:
-    fem = FEM(FEMConfig.from_dict(fem_blob["config"]))
-    fem.load_state_dict(fem_blob["state"])
+    fem = fem_from_blob(fem_blob)
     fam = fam_from_blob(fam_blob)
     for p in list(fem.parameters()) + list(fam.parameters()):
         p.requires_grad_(False)
@@ -225,6 +249,12 @@ def load_perception(name: str = DEFAULT_MODEL, folder: str | None = None) -> Per
     checksum = hashlib.sha256(both.encode()).hexdigest()
     fem_checksum = entry["sha256"][files["fem"]]
     return build_perception(_load_blob(fem_path), _load_blob(fam_path), name, checksum, fem_checksum)
+
+
+def load_reconstruction(folder: str | None = None) -> Perception:
+    """The model of `reconstruct --method net` (RECONSTRUCT_MODEL, or release 2 where release 3 is absent)."""
+    known = read_manifest(folder or WEIGHTS_DIR).get("models", {})
+    return load_perception(RECONSTRUCT_MODEL if RECONSTRUCT_MODEL in known else DEFAULT_MODEL, folder)
 
 
 def register_weights(name: str, files: dict[str, str | Path], meta: dict,

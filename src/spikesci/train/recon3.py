@@ -1,0 +1,286 @@
+"""Perception release 3: the full-resolution FEM and the U-Net FAM trained end to end, for hours.
+
+Why a recipe of its own: the release-1/2 stages train for minutes on a cached scene bank. This one is
+built to run for hours on one CPU core (or ten minutes on a GPU) and to continue across sessions:
+- data generated on the fly in a worker process (`data.synth`), never the same sample twice; each sample
+  is used twice under different flips/rotations (a spike camera is symmetric in space) through a shuffle
+  buffer, which halves the simulator's share of the CPU;
+- Adam with a linear warm-up and a cosine decay over `steps`, L1 loss, an exponential moving average (EMA)
+  of the weights (the EMA is what ships);
+- a checkpoint (models, EMA, optimizer, step, samples consumed, elapsed time) every `ckpt_every` steps and
+  on Ctrl-C, `resume=True` continues exactly there; `steps` may be raised on resume to train longer;
+- `minutes` stops at a wall-clock budget (the prepared GPU command uses it);
+- progress with an ETA, a CSV log, validation on held-out simulated samples and, where given, real clips.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spikesci.data.synth import SynthConfig, SynthStream, make_sample
+from spikesci.models.basenet import BaseNet
+from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
+from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
+
+
+@dataclass(frozen=True)
+class Recon3Config:
+    steps: int = 12000
+    batch: int = 8
+    lr: float = 1e-3
+    lr_min: float = 2e-5
+    warmup: int = 200
+    ema: float = 0.999
+    reuse: int = 2  # training uses of each generated sample (different flips/rotations)
+    seed: int = 0
+    device: str = "cpu"
+    threads: int = 1
+    workers: int = 1  # data worker processes
+    ckpt_every: int = 200
+    val_every: int = 500
+    val_samples: int = 24
+    model: str = "split"  # "split" (FEM + FAM, release 3) or "basenet" (the unsplit reference)
+    fem: FullResFEMConfig = field(default_factory=FullResFEMConfig)
+    fam: UNetFAMConfig = field(default_factory=UNetFAMConfig)
+    data: SynthConfig = field(default_factory=SynthConfig)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fem"], d["fam"] = self.fem.to_dict(), self.fam.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Recon3Config:
+        from spikesci.data.leaves import LeavesConfig
+
+        d = dict(d)
+        d["fem"] = FullResFEMConfig.from_dict(d["fem"])
+        d["fam"] = UNetFAMConfig.from_dict(d["fam"])
+        data = dict(d["data"])
+        data["leaves"] = LeavesConfig(**{**data["leaves"], "fills": tuple(tuple(f) for f in
+                                                                          data["leaves"]["fills"])})
+        data["speeds"] = tuple(tuple(s) for s in data["speeds"])
+        for k in ("white", "floor", "mismatch", "read_noise"):
+            data[k] = tuple(data[k])
+        d["data"] = SynthConfig(**data)
+        return cls(**d)
+
+
+class Recon3Net(nn.Module):
+    """FEM on each of the `maps` windows of a clip, then the FAM: (B, frames, H, W) -> (B, 1, H, W)."""
+
+    def __init__(self, fem: FullResFEM, fam: UNetFAM):
+        super().__init__()
+        self.fem, self.fam = fem, fam
+
+    def window_starts(self, frames: int) -> list[int]:
+        f, n = self.fem.config, self.fam.config.maps
+        centre = frames // 2
+        return [centre + f.stride * (k - n // 2) - f.lookback for k in range(n)]
+
+    @property
+    def frames(self) -> int:
+        return frames_needed(self.fem.config, self.fam.config)
+
+    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+        b, t, h, w = spikes.shape
+        win = self.fem.config.window
+        starts = self.window_starts(t)
+        x = torch.stack([spikes[:, s:s + win] for s in starts], 1).reshape(b * len(starts), win, h, w)
+        feats = self.fem(x).view(b, len(starts), -1, h, w)
+        return self.fam(feats)
+
+
+def frames_needed(fem: FullResFEMConfig, fam: UNetFAMConfig) -> int:
+    return 2 * (fem.stride * (fam.maps // 2) + max(fem.lookback, fem.lookahead)) + 1
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """One of the 8 flips/rotations of the last two axes."""
+    if k & 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k & 3, dims=(-2, -1))
+
+
+class ReuseBuffer:
+    """Yields each sample of `source` `reuse` times under different dihedral transforms, shuffled through a
+    buffer, in batches. Deterministic for a seed."""
+
+    def __init__(self, source, batch: int, reuse: int, seed: int, size: int = 64):
+        self.source, self.batch, self.reuse = iter(source), batch, reuse
+        self.rng = np.random.default_rng([seed, 11])
+        self.buf: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.size = size
+        self.pulled = 0  # samples taken from the source (what a resumed run skips)
+
+    def _fill(self) -> None:
+        while len(self.buf) < self.size:
+            spikes, target = next(self.source)
+            self.pulled += 1
+            for k in self.rng.permutation(8)[: self.reuse]:
+                self.buf.append((dihedral(spikes, int(k)), dihedral(target, int(k))))
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        self._fill()
+        pick = sorted(self.rng.choice(len(self.buf), self.batch, replace=False), reverse=True)
+        items = [self.buf.pop(int(i)) for i in pick]
+        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
+
+
+def _lr(cfg: Recon3Config, step: int) -> float:
+    warm = min(1.0, (step + 1) / max(cfg.warmup, 1))
+    cos = 0.5 * (1 + math.cos(math.pi * min(step / max(cfg.steps, 1), 1.0)))
+    return warm * (cfg.lr_min + (cfg.lr - cfg.lr_min) * cos)
+
+
+def psnr(x: torch.Tensor, y: torch.Tensor) -> float:
+    mse = F.mse_loss(x.clamp(0, 1), y).item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def validation_set(cfg: Recon3Config) -> tuple[torch.Tensor, torch.Tensor]:
+    data = replace(cfg.data, split="validation", size=96)
+    samples = [make_sample(data, i) for i in range(cfg.val_samples)]
+    return (torch.from_numpy(np.stack([s.spikes for s in samples])),
+            torch.from_numpy(np.stack([s.target for s in samples]))[:, None])
+
+
+def evaluate(net: nn.Module, val: tuple[torch.Tensor, torch.Tensor], clips: list) -> dict:
+    """Mean PSNR on the validation samples and, per clip, on (name, spikes (T,H,W), gt, frame) clips."""
+    out = {}
+    with torch.no_grad():
+        x, y = val
+        out["val_psnr"] = float(np.mean([psnr(net(x[i:i + 4].float()), y[i:i + 4])
+                                         for i in range(0, len(x), 4)]))
+        half = net.frames // 2
+        for name, spikes, gt, frame in clips:
+            window = torch.from_numpy(np.asarray(spikes[frame - half:frame + half + 1]))[None]
+            out[f"psnr_{name}"] = psnr(net(window.float()), torch.from_numpy(gt)[None, None])
+    return out
+
+
+def save_release(path: Path, kind: str, config, state: dict, extra: dict | None = None) -> None:
+    """Weights as the zoo loads them: {"kind", "config", "state"} in float32."""
+    state = {k: v.detach().float().cpu().clone() for k, v in state.items()}
+    torch.save({"kind": kind, "config": config.to_dict(), "state": state, **(extra or {})}, path)
+
+
+def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: float | None = None,
+          clips: list | None = None, progress: bool = True) -> dict:
+    """Train (or continue) a release-3 perception model into OUT; returns the summary written to
+    OUT/summary.json. OUT/fem.pt and OUT/fam.pt hold the EMA weights."""
+    from tqdm import tqdm
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    dev = torch.device(cfg.device)
+    if cfg.model not in ("split", "basenet"):
+        raise ValueError(f"model must be split or basenet, got {cfg.model!r}")
+    net = (Recon3Net(FullResFEM(cfg.fem), UNetFAM(cfg.fam)) if cfg.model == "split" else BaseNet()).to(dev)
+    ema = copy.deepcopy(net).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    step, consumed, elapsed = 0, 0, 0.0
+    ckpt = out / "ckpt.pt"
+    if resume and ckpt.exists():
+        blob = torch.load(ckpt, map_location=dev, weights_only=False)
+        net.load_state_dict(blob["net"])
+        ema.load_state_dict(blob["ema"])
+        if "opt" in blob:
+            opt.load_state_dict(blob["opt"])
+        step, consumed, elapsed = blob["step"], blob["consumed"], blob["elapsed"]
+        saved = Recon3Config.from_dict(blob["config"])
+        if (saved.fem, saved.fam, saved.model) != (cfg.fem, cfg.fam, cfg.model):
+            raise ValueError("the checkpoint was trained with another model shape")
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    stream = SynthStream(cfg.data, start=consumed)
+    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers,
+                                         persistent_workers=cfg.workers > 0)
+    feed = ReuseBuffer(loader, cfg.batch, cfg.reuse, cfg.seed + step)
+    val = validation_set(cfg)
+    clips = clips or []
+    log_path = out / "log.csv"
+    fields = ["step", "lr", "loss", "train_psnr", "seconds", "val_psnr"] + [f"psnr_{c[0]}" for c in clips]
+    if not log_path.exists():
+        with log_path.open("w", newline="") as f:
+            csv.writer(f).writerow(fields)
+
+    def save() -> None:
+        blob = {"net": net.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                "consumed": consumed + feed.pulled, "elapsed": elapsed,
+                "config": cfg.to_dict()}
+        tmp = ckpt.with_suffix(".part")
+        torch.save(blob, tmp)
+        tmp.replace(ckpt)
+        if cfg.model == "basenet":
+            save_release(out / "basenet.pt", "basenet", ema.config, ema.state_dict())
+        else:
+            save_release(out / "fem.pt", "fem-fullres", cfg.fem, ema.fem.state_dict())
+            save_release(out / "fam.pt", "fam-unet", cfg.fam, ema.fam.state_dict())
+
+    start_time, first = time.time(), step
+    bar = tqdm(total=cfg.steps, initial=step, desc="train perception3", disable=not progress,
+               dynamic_ncols=True)
+    avg_loss, avg_psnr = None, None
+    try:
+        while step < cfg.steps:
+            if minutes is not None and time.time() - start_time > 60 * minutes:
+                break
+            t0 = time.time()
+            for g in opt.param_groups:
+                g["lr"] = _lr(cfg, step)
+            spikes, target = feed.next_batch()
+            spikes, target = spikes.to(dev, non_blocking=True), target.to(dev, non_blocking=True)
+            pred = net(spikes.float())
+            loss = F.l1_loss(pred, target)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                decay = min(cfg.ema, (1 + step) / (10 + step))
+                for pe, p in zip(ema.parameters(), net.parameters()):
+                    pe.lerp_(p, 1 - decay)
+            step += 1
+            elapsed += time.time() - t0
+            lv, pv = loss.item(), psnr(pred.detach(), target)
+            avg_loss = lv if avg_loss is None else 0.98 * avg_loss + 0.02 * lv
+            avg_psnr = pv if avg_psnr is None else 0.98 * avg_psnr + 0.02 * pv
+            bar.update(1)
+            row = None
+            if step % cfg.val_every == 0 or step == cfg.steps:
+                row = evaluate(ema, val, clips)
+                bar.set_postfix(loss=f"{avg_loss:.4f}", val=f"{row['val_psnr']:.2f}")
+            elif step % 20 == 0:
+                bar.set_postfix(loss=f"{avg_loss:.4f}", psnr=f"{avg_psnr:.2f}")
+            if step % 20 == 0 or row:
+                with log_path.open("a", newline="") as f:
+                    csv.DictWriter(f, fieldnames=fields, restval="").writerow(
+                        {"step": step, "lr": f"{_lr(cfg, step):.3g}", "loss": f"{avg_loss:.5f}",
+                         "train_psnr": f"{avg_psnr:.3f}", "seconds": f"{elapsed:.0f}",
+                         **({k: f"{v:.3f}" for k, v in row.items()} if row else {})})
+            if step % cfg.ckpt_every == 0:
+                save()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bar.close()
+    save()
+    final = evaluate(ema, val, clips)
+    summary = {"steps": step, "steps_this_run": step - first, "samples": consumed + feed.pulled,
+               "train_seconds": round(elapsed, 1), **{k: round(v, 3) for k, v in final.items()}}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary

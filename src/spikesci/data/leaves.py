@@ -46,7 +46,7 @@ def _fill(rng: np.random.Generator, kind: str, xx: np.ndarray, yy: np.ndarray, r
         d = rng.uniform(0, 2 * np.pi)
         period = rng.uniform(2.5, max(3.0, r))
         other = rng.random()
-        phase = rng.uniform(0, 2 * np.pi)
+        phase = rng.uniform(0, 6.3)
         wave = 0.5 + 0.5 * np.sin(2 * np.pi * (np.cos(d) * xx + np.sin(d) * yy) / period + phase)
         return base + (other - base) * wave
     if kind == "noise":

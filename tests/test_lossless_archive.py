@@ -170,11 +170,13 @@ def test_context_model_tables_are_integers():
         assert edges.dtype.kind == "i" and np.all(np.diff(edges) > 0) and 0 < edges[0] and edges[-1] < PSCALE
     m = ChunkModel(5, 6, ModelSpec("ctx"))
     frame = (np.arange(30).reshape(5, 6) % 3 == 0).astype(np.uint8)
+    bits = frame.ravel()[m.layout.perm]  # pixels in phase order: each phase is a slice
     m.begin_frame()
-    for ph, idx in enumerate(m.phases):
+    for ph, sl in enumerate(m.phases):
         lv, ctxs = m.levels(ph, frame)
         assert lv.dtype == np.uint8
-        m.update_phase(ctxs, frame.ravel()[idx])
+        m.update_phase(ctxs, bits[sl])
+    m.end_frame(frame, bits)
     assert np.array_equal(m.t1, np.round(m.t1)) and m.t1.sum() == 30
 
 

@@ -93,3 +93,99 @@ def test_bench_help(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "lossless", "--help"])
     assert "--quick" in capsys.readouterr().out
+
+
+_ENTRY = "import sys; from spikesci.cli import main; sys.exit(main(sys.argv[1:]))"
+
+
+def _run(args, stdin=None, cwd=None):
+    """spikesci in a fresh interpreter, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-c", _ENTRY, *args], input=stdin, capture_output=True, cwd=cwd, timeout=300
+    )
+
+
+def test_pipes_in_and_out(tmp_path, dat):
+    src, spikes = dat
+    arc = tmp_path / "p.spkz"
+    r = _run(
+        ["pack", "-", "-o", str(arc), "--height", "10", "--width", "15", "--chunk-frames", "5"],
+        src.read_bytes(),
+    )
+    assert r.returncode == 0, r.stderr
+    r = _run(["unpack", str(arc), "-o", "-"])
+    assert r.returncode == 0 and r.stdout == src.read_bytes(), r.stderr
+    r = _run(["unpack", str(arc), "-o", "-", "--frames", "5:10"])
+    assert r.stdout == src.read_bytes()[5 * 19 : 10 * 19]
+    r = _run(
+        ["pack", "-", "-o", str(tmp_path / "q.spkz"), "--height", "10", "--width", "16"], src.read_bytes()
+    )
+    assert r.returncode == 1 and b"into a frame" in r.stderr and b"Traceback" not in r.stderr
+    assert r.stderr.count(b"\n") == 1 and not (tmp_path / "q.spkz").exists()
+
+
+def test_many_files(tmp_path, dat):
+    src, spikes = dat
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    for i, name in enumerate(["a.dat", "sub/b.dat", "c.dat"]):
+        write_dat(tmp_path / "in" / name, np.roll(spikes, i, axis=0))
+    r = _run(["pack", str(tmp_path / "in"), "-o", str(tmp_path / "arc"), "--height", "10", "--width", "15"])
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode()
+    assert "pack total: 3 files" in out and "bpp" in out
+    assert sorted(p.name for p in (tmp_path / "arc").rglob("*.spkz")) == ["a.spkz", "b.spkz", "c.spkz"]
+    r = _run(["unpack", str(tmp_path / "arc"), "-o", str(tmp_path / "back"), "--jobs", "2", "--json"])
+    assert r.returncode == 0, r.stderr
+    assert len(json.loads(r.stdout)["files"]) == 3
+    for name in ["a.dat", "sub/b.dat", "c.dat"]:
+        assert (tmp_path / "back" / name).read_bytes() == (tmp_path / "in" / name).read_bytes()
+    # outputs exist: refused before any work, one line; --force redoes them
+    r = _run(["unpack", str(tmp_path / "arc"), "-o", str(tmp_path / "back")])
+    assert r.returncode == 1 and b"--force" in r.stderr and r.stderr.count(b"\n") == 1
+    r = _run(["unpack", str(tmp_path / "arc"), "-o", str(tmp_path / "back"), "--force", "--jobs", "1"])
+    assert r.returncode == 0, r.stderr
+    # two inputs that would land on one output, and a missing input
+    write_dat(tmp_path / "x.dat", spikes)
+    r = _run(["pack", str(tmp_path / "x.dat"), str(tmp_path / "x.dat"), "-o", str(tmp_path / "o2")])
+    assert r.returncode == 1 and b"both be written" in r.stderr
+    r = _run(["pack", str(tmp_path / "nope.dat"), str(tmp_path / "x.dat"), "-o", str(tmp_path / "o3")])
+    assert r.returncode == 1 and b"no such file" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_output_is_never_an_input(tmp_path, dat):
+    src, _ = dat
+    r = _run(["unpack", str(src), "-o", str(src), "--force"])
+    assert r.returncode == 1 and b"overwrite the input" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_corrupt_archive_one_line(tmp_path, dat):
+    src, _ = dat
+    arc = tmp_path / "a.spkz"
+    assert (
+        main(["pack", str(src), "-o", str(arc), "--height", "10", "--width", "15", "--chunk-frames", "4"])
+        == 0
+    )
+    blob = arc.read_bytes()
+    (tmp_path / "t.spkz").write_bytes(blob[: len(blob) // 2])
+    blob = bytearray(blob)
+    blob[len(blob) // 3] ^= 0x40
+    (tmp_path / "f.spkz").write_bytes(bytes(blob))
+    for bad in ("t.spkz", "f.spkz"):
+        r = _run(["unpack", str(tmp_path / bad), "-o", str(tmp_path / "o.dat")])
+        assert r.returncode == 1 and r.stderr.count(b"\n") == 1 and b"Traceback" not in r.stderr, r.stderr
+        assert not (tmp_path / "o.dat").exists()
+
+
+def test_fast_start_imports_nothing_heavy(tmp_path, dat):
+    """pack and unpack never import torch, av, matplotlib, scikit-image, scipy or the baselines."""
+    src, _ = dat
+    code = (
+        "import sys; from spikesci.cli import main; "
+        f"a = main(['pack', r'{src}', '-o', r'{tmp_path / 'a.spkz'}', '--height', '10', '--width', '15']); "
+        f"b = main(['unpack', r'{tmp_path / 'a.spkz'}', '-o', r'{tmp_path / 'a.dat'}']); "
+        "heavy = ('torch', 'av', 'matplotlib', 'skimage', 'scipy', 'zstandard', 'spikesci.models'); "
+        "heavy = [m for m in heavy if m in sys.modules]; print(heavy); "
+        "sys.exit(0 if (a, b, heavy) == (0, 0, []) else 3)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr

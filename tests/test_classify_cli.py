@@ -71,7 +71,7 @@ def test_cli_classify_bad_input(tmp_path, capsys):
     txt = tmp_path / "clip.txt"
     txt.write_text("hello")
     assert main(["classify", str(txt)]) == 1
-    assert "unknown spike file type" in capsys.readouterr().err
+    assert "classify reads .dat or .npz" in capsys.readouterr().err
     short = tmp_path / "short.npz"
     write_npz(short, np.zeros((5, 16, 16), np.uint8))
     assert main(["classify", str(short), "--model", "no-such-model"]) == 1

@@ -19,16 +19,17 @@ import sys
 
 from spikesci.errors import SpikeSciError
 
-# command -> (module that registers it, one-line help), in the order of --help
-COMMANDS: dict[str, tuple[str, str]] = {
+# command -> (module that registers it, one-line help), in the order of --help. Help None: the module is
+# imported for `spikesci --help` and its own help shown (commands kept by other code, light to import).
+COMMANDS: dict[str, tuple[str, str | None]] = {
     "info": ("spikesci.cli.info", "frames, size and firing rate of a spike file (.dat/.npz/.spkz/.sci)"),
     "simulate": ("spikesci.cli.simulate", "spikes from an image, a folder of frames or a video"),
     "reconstruct": ("spikesci.cli.reconstruct", "images from spikes with TFP, TFI or the learned net"),
     "score": ("spikesci.cli.score", "PSNR and SSIM of a picture against a ground-truth picture"),
     "demo": ("spikesci.cli.demo",
              "simulate, write, reconstruct and code a spike clip; print a table, write a PNG"),
-    "pack": ("spikesci.cli.archive", "archive a .dat/.npz spike file losslessly (.spkz)"),
-    "unpack": ("spikesci.cli.archive", "decode a .spkz archive to .dat or .npz"),
+    "pack": ("spikesci.cli.archive", None),  # None: the module is light, its own help is used
+    "unpack": ("spikesci.cli.archive", None),
     "train": ("spikesci.cli.learned",
               "train the learned models (stage fem, fam, all, codec, codec-fam, codec-task)"),
     "encode": ("spikesci.cli.codec", "spikes -> .sci learned feature stream (lossy, for machines)"),
@@ -56,10 +57,23 @@ class Parser(argparse.ArgumentParser):
 
 class _Skip:
     """Stands in for the sub-parser group of commands that were not asked for: takes their parsers, keeps
-    none, so a module may register several commands although one is used."""
+    none (but their one-line help), so a module may register several commands although one is used."""
+
+    def __init__(self):
+        self.helps: dict[str, str] = {}
 
     def add_parser(self, name, **kwargs) -> argparse.ArgumentParser:
+        self.helps[name] = kwargs.get("help", "")
         return argparse.ArgumentParser(prog=name, add_help=False)
+
+
+def _own_helps(module: str) -> dict[str, str]:
+    """The one-line helps a (light) command module gives its commands, without keeping its parsers."""
+    mod = _import(module)
+    skip = _Skip()
+    if mod is not None:
+        mod.register(skip, _Skip())
+    return skip.helps
 
 
 def _import(name: str):
@@ -107,6 +121,8 @@ def build_parser(argv: list[str] | None = None, everything: bool = False) -> arg
             bench = bench_parser.add_subparsers(dest="bench", metavar="BENCH")
             bench_parser.set_defaults(func=lambda args, p=bench_parser: p.print_help() or 2)
         elif module not in loaded:
+            if text is None:
+                text = _own_helps(module).get(name, "")
             placeholders[name] = commands.add_parser(name, help=text)
     # placeholders hold the order of --help; a loaded module replaces its own commands' entries
     bench_group = bench if wanted == "bench" or everything else _Skip()

@@ -8,8 +8,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from spikesci.cli.common import (
     add_force_arg,
     add_size_args,
@@ -114,6 +112,7 @@ def run_encode(args: argparse.Namespace) -> int:
 def _save_video(path: Path, frames, summary: dict, fps: int = 25) -> None:
     """Write (frame, image) pairs as they come (streamed)."""
     import av
+    import numpy as np
 
     container = av.open(str(path), "w")
     stream = None
@@ -191,6 +190,8 @@ def _coverage(hd: dict) -> dict:
 
 
 def run_decode(args: argparse.Namespace) -> int:
+    import numpy as np
+
     src, out, suffix, hd = _check_decode(args)
     codec = args.codec or (args.model if args.task == "reconstruct" else None)
     head = args.model if args.task == "classify" else None
@@ -230,6 +231,8 @@ def run_decode(args: argparse.Namespace) -> int:
 def _stream_pictures(args, src: Path, out: Path, suffix: str, hd: dict, codec, progress: bool,
                      summary: dict) -> tuple[float, str]:
     """PNG(s) or a video, map by map (bounded memory on long clips), with a per-map bar and ETA."""
+    import numpy as np
+
     from spikesci.progress import progress_bar
     from spikesci.reconstruct.exposure import apply_gain
     from spikesci.sci import iter_images

@@ -10,7 +10,11 @@ import sys
 from pathlib import Path
 
 from spikesci.errors import SpikeSciError
-from spikesci.io.dat import DEFAULT_HEIGHT, DEFAULT_WIDTH
+
+# spikesci.io.dat's defaults, repeated so that parsing needs no numpy (tests/test_startup.py keeps them equal)
+DEFAULT_HEIGHT = 250
+DEFAULT_WIDTH = 400
+DEFAULT_WHITE_RATE = 0.6  # spikesci.simulate.camera's convention, repeated for the same reason
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 

@@ -6,11 +6,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
-from spikesci.cli.common import add_size_args, check_input, check_size, print_json, rate_arg
+from spikesci.cli.common import (
+    DEFAULT_WHITE_RATE,
+    add_size_args,
+    check_input,
+    check_size,
+    print_json,
+    rate_arg,
+)
 from spikesci.errors import SpikeFileError
-from spikesci.simulate.camera import DEFAULT_WHITE_RATE
 
 CHUNK = 256  # spike frames counted at once: bounds memory on long clips
 
@@ -31,6 +35,7 @@ def register(commands, bench) -> None:
 def spike_file_info(path: str | Path, height: int = 250, width: int = 400,
                     white_rate: float = DEFAULT_WHITE_RATE) -> dict:
     """Frames, size and firing rate of a `.dat` (read in chunks, so any length fits) or `.npz` file."""
+    import numpy as np
     from tqdm import tqdm
 
     from spikesci.io import dat_num_frames, read_spikes
@@ -65,6 +70,7 @@ def spike_file_info(path: str | Path, height: int = 250, width: int = 400,
 def stream_file_info(path: str | Path) -> dict:
     """Facts about a `.spkz` archive (spikes decoded chunk by chunk for the firing rate) or a `.sci` stream
     (header only: a feature stream has no spikes to count, so `firing_rate` is None)."""
+    import numpy as np
     path = Path(path)
     size = path.stat().st_size if path.is_file() else 0
     if path.suffix.lower() == ".spkz":

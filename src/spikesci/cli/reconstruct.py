@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from spikesci.cli.common import (
+    DEFAULT_WHITE_RATE,
     IMAGE_SUFFIXES,
     add_force_arg,
     add_size_args,
@@ -25,7 +25,9 @@ from spikesci.cli.common import (
     white_rate_arg,
 )
 from spikesci.errors import SpikeSciError
-from spikesci.simulate.camera import DEFAULT_WHITE_RATE
+
+if TYPE_CHECKING:
+    import numpy as np
 
 RECON_MARGIN = 1024  # frames read either side of --frame for a single reconstruction
 DEFAULT_WINDOW = 41
@@ -127,6 +129,8 @@ def run_reconstruct(args: argparse.Namespace) -> int:
 def _net_images(spikes: np.ndarray, frames, white_rate: float, phases: int = 1,
                 progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """The learned reconstruction; it was trained at white rate 0.6, so another rate re-exposes its output."""
+    import numpy as np
+
     from spikesci.models.zoo import load_perception
     from spikesci.reconstruct.exposure import apply_gain
 
@@ -136,6 +140,7 @@ def _net_images(spikes: np.ndarray, frames, white_rate: float, phases: int = 1,
 
 def _reconstruct_all(args: argparse.Namespace, src: Path, out: Path, window: int) -> int:
     """Every frame (every map time for net) into folder `out` as frame_NNNNNN.png."""
+    import numpy as np
     from tqdm import tqdm
 
     from spikesci.cli.common import show_progress

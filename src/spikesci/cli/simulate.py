@@ -10,10 +10,10 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from spikesci.cli.common import (
+    DEFAULT_WHITE_RATE,
     add_force_arg,
     check_folder,
     check_output,
@@ -23,7 +23,11 @@ from spikesci.cli.common import (
     save_png,
 )
 from spikesci.errors import SpikeSciError
-from spikesci.simulate.camera import DEFAULT_WHITE_RATE, NOISY, CameraConfig
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from spikesci.simulate.camera import CameraConfig
 
 CHUNK = 256  # spike frames simulated at once: bounds memory on long clips
 
@@ -63,6 +67,8 @@ def register(commands, bench) -> None:
 
 def _camera(args: argparse.Namespace) -> CameraConfig:
     """The camera of the paper's model: efficiency fixed, so a higher threshold fires proportionally less."""
+    from spikesci.simulate.camera import NOISY, CameraConfig
+
     if not args.threshold > 0:
         raise SpikeSciError(f"--threshold must be positive, got {args.threshold}")
     rate = args.white_rate / args.threshold
@@ -86,6 +92,8 @@ def _check_numbers(args: argparse.Namespace) -> None:
 
 def _sequence_luminance(frames: Iterator[np.ndarray], args: argparse.Namespace, limit: int | None):
     """Input frames, fitted to the output size, each expanded into --repeat interpolated spike frames."""
+    import numpy as np
+
     from spikesci.simulate.images import fit_to
 
     made, prev = 0, None
@@ -165,6 +173,8 @@ class _GroundTruth:
             check_output(path, force, inputs=inputs, others=(output,))
 
     def add(self, lum: np.ndarray) -> None:
+        import numpy as np
+
         if self.kind == "npz":
             self.frames.append(lum.astype(np.float16))
         elif self.kind == "png":
@@ -176,6 +186,7 @@ class _GroundTruth:
     def close(self) -> None:
         """float16 keeps 11 bits (finer than the 8-bit pictures it comes from) and compresses ~2.6x better
         than float32 (a 200-frame 250x400 clip: ~31 MB instead of 80 MB)."""
+        import numpy as np
         if self.kind == "npz":
             tmp = self.path.with_name(self.path.name + ".part.npz")
             np.savez_compressed(tmp, luminance=np.concatenate(self.frames))
@@ -183,6 +194,7 @@ class _GroundTruth:
 
 
 def run_simulate(args: argparse.Namespace) -> int:
+    import numpy as np
     from tqdm import tqdm
 
     from spikesci.io.dat import pack_frames

@@ -133,7 +133,7 @@ def _unpack(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from spikesci.lossless.bench import main as bench_main
 
-    argv = ["--frames", str(args.frames)]
+    argv = ["--frames", str(args.frames), "--runs", str(args.runs)]
     if args.quick:
         argv.append("--quick")
     if args.out:
@@ -197,6 +197,7 @@ def register(commands, bench) -> None:
 
     b = bench.add_parser("lossless", help="lossless archive vs xz/zstd/gzip, whole-process times")
     b.add_argument("--frames", type=int, default=0, help="frames per clip (0 = all)")
-    b.add_argument("--quick", action="store_true", help="small clips only (seconds)")
+    b.add_argument("--runs", type=int, default=3, help="rounds; medians are reported (3)")
+    b.add_argument("--quick", action="store_true", help="one small synthetic clip, one round (seconds)")
     b.add_argument("--out", default=None, help="also write the JSON to this file")
     b.set_defaults(func=_bench)

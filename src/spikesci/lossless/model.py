@@ -38,6 +38,7 @@ N_CUR = 6  # 0..4 neighbours that fired in this frame, 5 = not known yet (first 
 N_SIDE = 9  # sign(d3 - d2), sign(d4 - d3)
 MODEL_IDS = ("simple", "ctx")
 _ONE = np.float32(1.0)  # float32 counts: exact to 2**24, then they saturate (the same way everywhere)
+_SATURATED = 2.0**24
 
 
 def _geometric_edges(start: int, num: int, den: int) -> np.ndarray:
@@ -60,8 +61,9 @@ _LUT_CACHE: dict[str, np.ndarray] = {}
 
 def _lut(name: str, edges: np.ndarray) -> np.ndarray:
     """Fixed-point probability (0..PSCALE) -> bin index, as one uint8 table."""
-    if name not in _LUT_CACHE:
-        _LUT_CACHE[name] = np.searchsorted(edges, np.arange(PSCALE + 1), side="right").astype(np.uint8)
+    if name not in _LUT_CACHE:  # = searchsorted(edges, arange(PSCALE + 1), "right"), 20x faster to build
+        runs = np.diff(np.concatenate([[0], edges, [PSCALE + 1]]))
+        _LUT_CACHE[name] = np.repeat(np.arange(len(edges) + 1, dtype=np.uint8), runs)
     return _LUT_CACHE[name]
 
 
@@ -219,7 +221,9 @@ class ChunkModel:
         if self.simple:
             return self._level0[c0], (c0,)
         c1 = self._c1[sl]
-        p1 = _prob(self.t1, c1, self._p0[c0], K1)
+        pairs = self.t1.view(np.uint64)[c1].view(np.float32)  # = _prob(t1, c1, p0[c0], K1), one pass less
+        n1 = pairs[1::2]
+        p1 = (n1 + self._k1p0[c0]) / (pairs[0::2] + n1 + K1)
         bucket = self.bucket_lut[_to_fixed(p1)].astype(np.int32)
         c2 = bucket * np.int32(N_NB * N_CUR * N_SIDE) + self._base[sl]
         if phase == 0:
@@ -231,15 +235,20 @@ class ChunkModel:
 
     def update_phase(self, ctxs: tuple, bits: np.ndarray) -> None:
         """Count the phase's bits in every stage (np.add.at applies them in order: deterministic)."""
-        tables = (self.t0,) if self.simple else (self.t0, self.t1, self.t2)
-        for table, ctx in zip(tables, ctxs):
-            np.add.at(table, ctx * 2 + bits, _ONE)
+        # stage 0 is small: one bincount; adding counts then saturating at 2**24 is what adding ones
+        # one at a time in float32 does (x + 1 == x from 2**24 on)
+        counts = np.bincount(ctxs[0] * 2 + bits, minlength=self.t0.size)
+        self.t0[:] = np.minimum(self.t0 + counts, _SATURATED)
+        if not self.simple:
+            np.add.at(self.t1, ctxs[1] * 2 + bits, _ONE)
+            np.add.at(self.t2, ctxs[2] * 2 + bits, _ONE)
         self._refresh0()
 
     def _refresh0(self) -> None:
         """Stage 0 is small (tau, d1): keep its probabilities as a table."""
         n1 = self.t0[1::2]
         self._p0 = (n1 + 0.5) / (self.t0[0::2] + n1 + 1.0)
+        self._k1p0 = K1 * self._p0  # the same float32 products _prob would form pixel by pixel
         if self.simple:
             self._level0 = self.level_lut[_to_fixed(self._p0)]
 

@@ -72,7 +72,7 @@ class _Plan:
 def _encode_phase(enc, bits: np.ndarray, lv: np.ndarray) -> None:
     plan = _Plan(lv)
     models = _byte_models()
-    sorted_bits = bits[plan.order]
+    sorted_bits = np.take(bits, plan.order)
     sym = np.packbits(sorted_bits[plan.main], bitorder="little").astype(np.int32)
     start = 0
     for level, end in zip(plan.levels, plan.byte_end):
@@ -109,7 +109,7 @@ def encode_chunk(spikes: np.ndarray, spec: ModelSpec, padding: np.ndarray | None
     enc = constriction.stream.queue.RangeEncoder()
     for f in range(t):
         frame = np.ascontiguousarray(spikes[f], dtype=np.uint8)
-        bits = frame.ravel()[perm]
+        bits = np.take(frame.ravel(), perm)
         model.begin_frame()
         for ph, sl in enumerate(model.phases):
             if sl.stop == sl.start:

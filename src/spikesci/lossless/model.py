@@ -122,7 +122,7 @@ def _to_fixed(p: np.ndarray) -> np.ndarray:
 def _prob(table: np.ndarray, ctx: np.ndarray, prior: np.ndarray | float, weight: float) -> np.ndarray:
     """(ones + weight * prior) / (zeros + ones + weight); context c's float32 (zeros, ones) sit at 2c, 2c+1
     and are fetched together as one 64-bit word."""
-    pairs = table.view(np.uint64)[ctx].view(np.float32)
+    pairs = np.take(table.view(np.uint64), ctx).view(np.float32)
     n1 = pairs[1::2]
     return (n1 + weight * prior) / (pairs[0::2] + n1 + weight)
 
@@ -209,9 +209,9 @@ class ChunkModel:
         k = _box3(self._known_img.reshape(h, w)).ravel().astype(np.int32)
         total = _box3(self._d1k_img.reshape(h, w)).ravel()
         k[self._known_img == 0] = 10  # the table's row for "own ISI unknown"
-        q = _Q_LUT[k * _Q_WIDTH + (total - self._d1_img * k + _Q_OFF)]
-        self._c1 = self._c0 * np.int32(NREL * NQ) + self._rel + q[perm]
-        self._base = _nb4(self.prev).ravel()[perm] * np.int32(N_CUR * N_SIDE) + self._side
+        q = np.take(_Q_LUT, k * _Q_WIDTH + (total - self._d1_img * k + _Q_OFF))
+        self._c1 = self._c0 * np.int32(NREL * NQ) + self._rel + np.take(q, perm)
+        self._base = np.take(_nb4(self.prev).ravel(), perm) * np.int32(N_CUR * N_SIDE) + self._side
 
     def levels(self, phase: int, frame_so_far: np.ndarray) -> tuple[np.ndarray, tuple]:
         """Probability level (uint8) of each pixel of `phase` (in phase order); `frame_so_far` (H, W)
@@ -219,19 +219,19 @@ class ChunkModel:
         sl = self.phases[phase]
         c0 = self._c0[sl]
         if self.simple:
-            return self._level0[c0], (c0,)
+            return np.take(self._level0, c0), (c0,)
         c1 = self._c1[sl]
-        pairs = self.t1.view(np.uint64)[c1].view(np.float32)  # = _prob(t1, c1, p0[c0], K1), one pass less
+        pairs = np.take(self.t1.view(np.uint64), c1).view(np.float32)  # = _prob(t1, c1, p0[c0], K1)
         n1 = pairs[1::2]
-        p1 = (n1 + self._k1p0[c0]) / (pairs[0::2] + n1 + K1)
-        bucket = self.bucket_lut[_to_fixed(p1)].astype(np.int32)
+        p1 = (n1 + np.take(self._k1p0, c0)) / (pairs[0::2] + n1 + K1)
+        bucket = np.take(self.bucket_lut, _to_fixed(p1)).astype(np.int32)
         c2 = bucket * np.int32(N_NB * N_CUR * N_SIDE) + self._base[sl]
         if phase == 0:
             c2 += np.int32((N_CUR - 1) * N_SIDE)
         else:
-            c2 += _nb4(frame_so_far).ravel()[self.layout.perm1] * np.int32(N_SIDE)
+            c2 += np.take(_nb4(frame_so_far).ravel(), self.layout.perm1) * np.int32(N_SIDE)
         p2 = _prob(self.t2, c2, p1, K2)
-        return self.level_lut[_to_fixed(p2)], (c0, c1, c2)
+        return np.take(self.level_lut, _to_fixed(p2)), (c0, c1, c2)
 
     def update_phase(self, ctxs: tuple, bits: np.ndarray) -> None:
         """Count the phase's bits in every stage (np.add.at applies them in order: deterministic)."""
@@ -256,7 +256,7 @@ class ChunkModel:
         """Advance tau and the ISIs with the frame just coded: `frame` (H, W), `bits` the same in phase
         order; only the pixels that fired get new per-pixel contexts."""
         fired = np.flatnonzero(bits)
-        word = (self._dword[fired] << np.uint32(8)) | self.tau[fired]
+        word = (np.take(self._dword, fired) << np.uint32(8)) | np.take(self.tau, fired)
         self._dword[fired] = word
         self.tau += self.tau < TAU_CAP
         self.tau[fired] = 1
@@ -272,7 +272,7 @@ class ChunkModel:
         rel[d2 == UNKNOWN] = NREL - 1
         self._rel[fired] = rel * NQ
         self._side[fired] = (np.sign(d3 - d2) + 1) * np.int32(3) + np.sign(d4 - d3) + 1
-        pix = self.layout.perm[fired]
+        pix = np.take(self.layout.perm, fired)
         known = d1 != UNKNOWN
         self._known_img[pix] = known
         self._d1k_img[pix] = np.where(known, d1, 0)

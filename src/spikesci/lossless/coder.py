@@ -50,54 +50,51 @@ def _byte_models() -> dict:
 
 
 class _Plan:
-    """How one phase's bits are laid out in the stream: sorted by level, whole bytes, then leftovers."""
+    """How one phase's bits are laid out in the stream: sorted (stably) by level, each level's run as
+    whole bytes, then every run's leftover bits. `main` / `tail` are the pixel indices of the two parts
+    in stream order; `runs` is (model, number of bytes) for each level with a whole byte."""
 
     def __init__(self, lv: np.ndarray):
-        self.order = np.argsort(lv, kind="stable")
+        order = np.argsort(lv, kind="stable")
         counts = np.bincount(lv, minlength=NUM_LEVELS)
-        self.levels = np.flatnonzero(counts)
-        n = counts[self.levels]
-        self.nbytes = n // 8
-        self.byte_end = np.cumsum(self.nbytes)
-        rest = n - self.nbytes * 8
+        levels = np.flatnonzero(counts)
+        n = counts[levels]
+        nbytes = n // 8
+        rest = n - nbytes * 8
         # in sorted order, the last `rest` bits of each level's run do not fill a byte (few: < 8 a level)
         rest_end = np.repeat(np.cumsum(n), rest)
         rest_first = np.cumsum(rest) - rest
         tail = rest_end - np.repeat(rest, rest) + (np.arange(rest_end.size) - np.repeat(rest_first, rest))
-        self.main = np.ones(lv.size, dtype=bool)
-        self.main[tail] = False
-        self.rest_p = np.repeat(_byte_models()["p"][self.levels], rest)
+        self.tail = np.take(order, tail)
+        self.main = np.delete(order, tail)
+        models = _byte_models()
+        self.rest_p = np.repeat(models["p"][levels], rest)
+        self.nsym = int(nbytes.sum())
+        self.runs = [(models["bytes"][lv_], nb) for lv_, nb in zip(levels.tolist(), nbytes.tolist()) if nb]
 
 
 def _encode_phase(enc, bits: np.ndarray, lv: np.ndarray) -> None:
     plan = _Plan(lv)
-    models = _byte_models()
-    sorted_bits = np.take(bits, plan.order)
-    sym = np.packbits(sorted_bits[plan.main], bitorder="little").astype(np.int32)
+    sym = np.packbits(np.take(bits, plan.main), bitorder="little").astype(np.int32)
     start = 0
-    for level, end in zip(plan.levels, plan.byte_end):
-        if end > start:
-            enc.encode(sym[start:end], models["bytes"][level])
-        start = end
+    for model, nb in plan.runs:
+        enc.encode(sym[start : start + nb], model)
+        start += nb
     if plan.rest_p.size:
-        enc.encode(sorted_bits[~plan.main].astype(np.int32), models["bernoulli"], plan.rest_p)
+        enc.encode(np.take(bits, plan.tail).astype(np.int32), _byte_models()["bernoulli"], plan.rest_p)
 
 
 def _decode_phase(dec, lv: np.ndarray) -> np.ndarray:
     plan = _Plan(lv)
-    models = _byte_models()
-    sym = np.empty(int(plan.byte_end[-1]) if plan.byte_end.size else 0, dtype=np.uint8)
+    sym = np.empty(plan.nsym, dtype=np.uint8)
     start = 0
-    for level, end in zip(plan.levels, plan.byte_end):
-        if end > start:
-            sym[start:end] = dec.decode(models["bytes"][level], int(end - start))
-        start = end
-    sorted_bits = np.empty(lv.size, dtype=np.uint8)
-    sorted_bits[plan.main] = np.unpackbits(sym, bitorder="little")
-    if plan.rest_p.size:
-        sorted_bits[~plan.main] = dec.decode(models["bernoulli"], plan.rest_p)
+    for model, nb in plan.runs:
+        sym[start : start + nb] = dec.decode(model, nb)
+        start += nb
     bits = np.empty(lv.size, dtype=np.uint8)
-    bits[plan.order] = sorted_bits
+    np.put(bits, plan.main, np.unpackbits(sym, bitorder="little"))
+    if plan.rest_p.size:
+        np.put(bits, plan.tail, dec.decode(_byte_models()["bernoulli"], plan.rest_p))
     return bits
 
 

@@ -115,6 +115,17 @@ def _q_table() -> tuple[np.ndarray, int, int]:
 _Q_LUT, _Q_WIDTH, _Q_OFF = _q_table()
 
 
+def _pair_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel contexts from two packed ISIs (low byte the newer, a, high byte the older, b):
+    rel * NQ from (d1, d2), and sign(b - a) + 1, for the side context, from (d2, d3) and (d3, d4)."""
+    a, b = np.divmod(np.arange(1 << 16), 256)[::-1]
+    rel = np.where(b == UNKNOWN, NREL - 1, np.clip(b - a, -REL, REL) + REL) * NQ
+    return rel.astype(np.int32), (np.sign(b - a) + 1).astype(np.int32)
+
+
+_REL_LUT, _SIGN_LUT = _pair_tables()
+
+
 def _to_fixed(p: np.ndarray) -> np.ndarray:
     return (p * PSCALE).astype(np.int32)
 
@@ -265,13 +276,10 @@ class ChunkModel:
         self._d1[fired] = d1
         if self.simple:
             return
-        d2 = ((word >> np.uint32(8)) & np.uint32(0xFF)).astype(np.int32)
-        d3 = ((word >> np.uint32(16)) & np.uint32(0xFF)).astype(np.int32)
-        d4 = (word >> np.uint32(24)).astype(np.int32)
-        rel = np.clip(d2 - d1, -REL, REL) + REL
-        rel[d2 == UNKNOWN] = NREL - 1
-        self._rel[fired] = rel * NQ
-        self._side[fired] = (np.sign(d3 - d2) + 1) * np.int32(3) + np.sign(d4 - d3) + 1
+        low16 = word & np.uint32(0xFFFF)  # (d1, d2): the rel context
+        self._rel[fired] = np.take(_REL_LUT, low16)
+        s23 = np.take(_SIGN_LUT, (word >> np.uint32(8)) & np.uint32(0xFFFF))  # sign(d3 - d2) + 1
+        self._side[fired] = s23 * np.int32(3) + np.take(_SIGN_LUT, word >> np.uint32(16))
         pix = np.take(self.layout.perm, fired)
         known = d1 != UNKNOWN
         self._known_img[pix] = known

@@ -25,16 +25,15 @@ def _fmt(stats: dict) -> str:
     )
 
 
-def _is_batch(inputs: list[str], output: str, single_suffixes: tuple[str, ...] | None) -> bool:
-    """Many files when there are several inputs, a folder, or the output is (or names) a folder."""
+def _is_batch(inputs: list[str], output: str) -> bool:
+    """Many files when there are several inputs or a folder, or the output is a folder (an existing one,
+    or a name without a suffix); otherwise one file (or a pipe)."""
     if len(inputs) > 1 or any(Path(p).is_dir() for p in inputs if p != STDIO):
         return True
-    out = Path(output)
     if output == STDIO:
         return False
-    if out.is_dir():
-        return True
-    return single_suffixes is not None and out.suffix.lower() not in single_suffixes
+    out = Path(output)
+    return out.is_dir() or out.suffix == ""
 
 
 def _batch(kind: str, args: argparse.Namespace) -> int:
@@ -70,7 +69,7 @@ def _batch(kind: str, args: argparse.Namespace) -> int:
 
 
 def _pack(args: argparse.Namespace) -> int:
-    if _is_batch(args.inputs, args.output, None if args.output == STDIO else (".spkz",)):
+    if _is_batch(args.inputs, args.output):
         return _batch("pack", args)
     from spikesci.lossless import archive
 
@@ -100,7 +99,7 @@ def _pack(args: argparse.Namespace) -> int:
 
 
 def _unpack(args: argparse.Namespace) -> int:
-    if _is_batch(args.inputs, args.output, (".dat", ".npz")):
+    if _is_batch(args.inputs, args.output):
         return _batch("unpack", args)
     from spikesci.lossless import archive
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from spikesci.errors import SpikeSciError
 
-STAGES = ("fem", "fam", "all", "codec", "codec-fam", "codec-task")
+STAGES = ("fem", "fam", "all", "codec", "codec-fam", "codec-task", "perception3", "reference")
 
 
 def register(commands, bench) -> None:
@@ -50,6 +50,13 @@ def register_train(commands) -> None:
                    help="--stage codec-task: weight of the reconstruction MSE (through the frozen FAM)")
     p.add_argument("--feature-weight", type=float, default=0.1,
                    help="--stage codec-task: weight of the feature MSE")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="--stage perception3/reference: stop after this many minutes of wall time")
+    p.add_argument("--val-dat", action="append", default=None, metavar="CLIP.dat",
+                   help="--stage perception3/reference: also validate on CLIP.dat (ground truth CLIP.png at "
+                   "its middle frame, as the spike-REDS clips); repeatable; never trained on")
+    p.add_argument("--extra-photos", default=None,
+                   help="--stage perception3/reference: folder of extra training photos (make training-data)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt-<stage>.pt")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
@@ -89,6 +96,11 @@ def build_config(args):
 
 
 def run_train(args) -> int:
+    if args.stage in ("perception3", "reference"):  # release 3: full-resolution FEM + U-Net FAM, or BaseNet
+        from spikesci.train.recon3 import run_cli
+
+        print(json.dumps(run_cli(args)))
+        return 0
     if args.stage == "codec":  # stage 3 (paper Fig. 7c): the feature codec on the frozen shipped FEM
         from spikesci.train.codec_stage import run_stage
 

@@ -284,3 +284,43 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
                "train_seconds": round(elapsed, 1), **{k: round(v, 3) for k, v in final.items()}}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def load_val_clips(paths: list[str] | None) -> list:
+    """(name, spikes, ground truth, frame) per CLIP.dat with CLIP.png (the picture at its middle frame)."""
+    from spikesci.errors import SpikeSciError
+    from spikesci.io.dat import read_dat
+    from spikesci.simulate.images import read_grey
+
+    clips = []
+    for p in paths or []:
+        dat, png = Path(p), Path(p).with_suffix(".png")
+        if not dat.exists() or not png.exists():
+            raise SpikeSciError(f"{dat}: --val-dat needs the clip and its ground truth {png.name}")
+        gt = read_grey(png).astype(np.float32)
+        spikes = np.asarray(read_dat(dat, gt.shape[0], gt.shape[1]))
+        clips.append((dat.stem, spikes, gt, len(spikes) // 2))
+    return clips
+
+
+def run_cli(args) -> dict:
+    """`spikesci train --stage perception3|reference`: the recipe with the command's options."""
+    from spikesci.errors import SpikeSciError
+
+    cfg = Recon3Config(model="split" if args.stage == "perception3" else "basenet", seed=args.seed,
+                       device=args.device)
+    if args.resume and (Path(args.out) / "config.json").exists():
+        cfg = Recon3Config.from_dict(json.loads((Path(args.out) / "config.json").read_text()))
+    for name in ("steps", "batch", "lr", "threads"):
+        if getattr(args, name, None) is not None:
+            cfg = replace(cfg, **{name: getattr(args, name)})
+    if args.extra_photos:
+        if not Path(args.extra_photos).is_dir():
+            raise SpikeSciError(f"{args.extra_photos}: --extra-photos must be a folder (make training-data)")
+        cfg = replace(cfg, data=replace(cfg.data, extra_photos=str(args.extra_photos)))
+    if cfg.device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SpikeSciError("--device cuda asked for, but this torch has no CUDA device")
+        cfg = replace(cfg, workers=max(cfg.workers, 4))  # a GPU needs more simulated data per second
+    return train(args.out, cfg, resume=args.resume, minutes=args.minutes, clips=load_val_clips(args.val_dat),
+                 progress=not args.no_progress)

@@ -1,0 +1,106 @@
+"""Perception release 3: the full-resolution FEM, the U-Net FAM, the training recipe and the zoo glue."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spikesci.data.synth import SynthConfig
+from spikesci.errors import SpikeSciError
+from spikesci.models.basenet import BaseNet
+from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
+from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
+from spikesci.models.zoo import Perception
+from spikesci.train.recon3 import Recon3Config, Recon3Net, ReuseBuffer, dihedral, frames_needed, run_cli
+
+
+def test_fem_keeps_full_resolution_and_few_values_per_pixel():
+    fem = FullResFEM()
+    x = (torch.rand(2, fem.config.window, 18, 22) < 0.3).to(torch.uint8)
+    f = fem(x)
+    assert f.shape == (2, 2, 18, 22)
+    with pytest.raises(ValueError, match="spike windows"):
+        fem(x[:, :5])
+
+
+def test_fam_any_size_and_checks_its_input():
+    fam = UNetFAM()
+    y = fam(torch.randn(1, 3, 2, 25, 30))
+    assert y.shape == (1, 1, 25, 30)
+    with pytest.raises(ValueError, match="FAM expects"):
+        fam(torch.randn(1, 2, 2, 8, 8))
+
+
+def test_config_round_trip():
+    cfg = Recon3Config()
+    assert Recon3Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    assert UNetFAMConfig.from_dict(UNetFAMConfig().to_dict()) == UNetFAMConfig()
+    assert frames_needed(FullResFEMConfig(), UNetFAMConfig()) == 81
+
+
+def test_dihedral_is_a_group_of_eight():
+    x = torch.arange(12.0).view(1, 3, 4)
+    outs = {(tuple(dihedral(x, k).shape), tuple(dihedral(x, k).flatten().tolist())) for k in range(8)}
+    assert len(outs) == 8
+
+
+def test_reuse_buffer_uses_each_sample_twice():
+    items = [(torch.full((1, 2, 2), float(i)), torch.full((1, 2, 2), float(i))) for i in range(40)]
+    buf = ReuseBuffer(iter(items), batch=4, reuse=2, seed=0, size=8)
+    seen = torch.cat([buf.next_batch()[0][:, 0, 0, 0] for _ in range(4)])
+    assert buf.pulled >= 4 and len(seen) == 16
+    counts = np.bincount(seen.long().numpy())
+    assert counts.max() <= 2
+
+
+def test_a_few_steps_lower_the_loss():
+    torch.manual_seed(0)
+    net = Recon3Net(FullResFEM(), UNetFAM())
+    spikes = (torch.rand(2, 81, 16, 16) < 0.3).float()
+    target = spikes.mean(1, keepdim=True) / 0.6
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(6):
+        loss = torch.nn.functional.l1_loss(net(spikes), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def _args(out, stage="perception3", steps=2, resume=False):
+    return argparse.Namespace(stage=stage, out=str(out), seed=0, device="cpu", steps=steps, batch=2, lr=None,
+                              threads=1, extra_photos=None, minutes=None, val_dat=None, resume=resume,
+                              no_progress=True)
+
+
+def test_training_command_writes_weights_and_resumes(tmp_path, monkeypatch):
+    import spikesci.train.recon3 as r3
+
+    small = Recon3Config(val_samples=2, workers=0, ckpt_every=1, val_every=100,
+                         data=SynthConfig(size=16))
+    monkeypatch.setattr(r3, "Recon3Config", lambda **kw: Recon3Config(**{**small.__dict__, **kw}))
+    monkeypatch.setattr(r3.Recon3Config, "from_dict", Recon3Config.from_dict, raising=False)
+    s = run_cli(_args(tmp_path))
+    assert s["steps"] == 2 and (tmp_path / "fem.pt").exists() and (tmp_path / "fam.pt").exists()
+    s = run_cli(_args(tmp_path, steps=3, resume=True))
+    assert s["steps"] == 3 and s["steps_this_run"] == 1
+    blob = torch.load(tmp_path / "fam.pt", weights_only=True)
+    assert blob["kind"] == "fam-unet"
+
+
+def test_perception_on_full_resolution_models_refuses_phases():
+    perc = Perception(FullResFEM(), UNetFAM(), "r3")
+    spikes = (np.random.default_rng(0).random((90, 20, 24)) < 0.3).astype(np.uint8)
+    imgs, frames = perc.reconstruct(spikes, [45])
+    assert imgs.shape == (1, 20, 24)
+    with pytest.raises(SpikeSciError, match="full resolution"):
+        perc.reconstruct(spikes, [45], phases=4)
+
+
+def test_basenet_reads_the_centre_frames():
+    net = BaseNet()
+    assert net(torch.zeros(1, 81, 8, 8)).shape == (1, 1, 8, 8)

@@ -131,10 +131,10 @@ def _net_images(spikes: np.ndarray, frames, white_rate: float, phases: int = 1,
     """The learned reconstruction; it was trained at white rate 0.6, so another rate re-exposes its output."""
     import numpy as np
 
-    from spikesci.models.zoo import load_perception
+    from spikesci.models.zoo import load_reconstruction
     from spikesci.reconstruct.exposure import apply_gain
 
-    images, got = load_perception().reconstruct(spikes, frames=frames, phases=phases, progress=progress)
+    images, got = load_reconstruction().reconstruct(spikes, frames=frames, phases=phases, progress=progress)
     return apply_gain(images, DEFAULT_WHITE_RATE, white_rate), np.asarray(got)
 
 

@@ -66,8 +66,8 @@ class _Bar:
 
 
 def _encode_job(job: tuple) -> bytes:
-    spikes, name, padding = job
-    return encode_chunk(spikes, ModelSpec(name), padding)
+    spikes, spec, padding = job
+    return encode_chunk(spikes, spec, padding)
 
 
 def _check_sizes(height: int, width: int, chunk_frames: int) -> None:
@@ -96,7 +96,7 @@ def _pack(
         raise SpikeFileError(f"bands must be between 1 and {min(MAX_BANDS, source.height)}")
     rows = band_rows(source.height, bands)
     header = make_header(
-        source.height, source.width, source.frames, chunk_frames, source.kind, spec.name, bands, source.label
+        source.height, source.width, source.frames, chunk_frames, source.kind, spec, bands, source.label
     )
     pixels_per_frame = source.height * source.width
     if source.frames is None:  # a pipe: as long as it is, use both cores
@@ -111,7 +111,7 @@ def _pack(
             counts["frames"] += spikes.shape[0]
             counts["chunks"] += 1
             for b, (r0, r1) in enumerate(rows):
-                yield np.ascontiguousarray(spikes[:, r0:r1]), spec.name, (padding if b == 0 else None)
+                yield np.ascontiguousarray(spikes[:, r0:r1]), spec, (padding if b == 0 else None)
 
     bar = _Bar(progress, source.frames, "pack")
     t0 = time.perf_counter()

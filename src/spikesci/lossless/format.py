@@ -9,9 +9,10 @@ history, ~3 bits; a cut between bands costs nothing measurable). The container's
 chunk's offset, so a frame range reads and decodes only its chunks, and in them only the frames up to
 the range's end.
 
-Version 2 (this spikesci writes it) adds to version 1: `bands` (version 1: one band), and `frames`
-may be null when the archive was packed from a stream of unknown length (the reader then takes the
-count from the last chunk). Version 1 archives read exactly as before (same model, same payloads).
+Version 2 (this spikesci writes it) adds to version 1: `bands` (version 1: one band), `frames` may be
+null when the archive was packed from a stream of unknown length (the reader then takes the count from
+the last chunk), and model version 2 (contexts for pixels without an ISI of their own yet). Version 1
+archives read exactly as before (model version 1, same payloads).
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ import numpy as np
 from spikesci.errors import ContainerError
 from spikesci.io.container import ContainerReader
 from spikesci.lossless.coder import decode_chunk
-from spikesci.lossless.model import MODEL_IDS, ModelSpec
+from spikesci.lossless.model import MODEL_IDS, MODEL_VERSIONS, ModelSpec
 from spikesci.lossless.parallel import ordered_map, pick_workers
 
 MAGIC = b"SPKZ"
 VERSION = 2
 READ_VERSIONS = (1, 2)
-MODEL_VERSION = 1
 DEFAULT_CHUNK_FRAMES = 100  # 5 ms at 20 kHz: see docs/lossless.md for the size / random-access trade-off
 MAX_PIXELS = 1 << 26
 MAX_CHUNK_PIXELS = 1 << 31  # a decoded chunk is held in memory: refuse headers asking for more
@@ -69,7 +69,7 @@ def make_header(
     frames: int | None,
     chunk_frames: int,
     source: str,
-    model: str,
+    model: ModelSpec,
     bands: int = 1,
     label=None,
 ) -> dict:
@@ -82,8 +82,8 @@ def make_header(
         "bands": bands,
         "source": source,
         "layout": LAYOUT,
-        "model": model,
-        "model_version": MODEL_VERSION,
+        "model": model.name,
+        "model_version": model.version,
     }
     if label is not None:
         header["label"] = label
@@ -91,8 +91,8 @@ def make_header(
 
 
 def _decode_job(job: tuple) -> tuple[np.ndarray, np.ndarray | None]:
-    payload, height, width, name, n, where, stop = job
-    return decode_chunk(payload, height, width, ModelSpec(name), n, where, stop=stop)
+    payload, height, width, spec, n, where, stop = job
+    return decode_chunk(payload, height, width, spec, n, where, stop=stop)
 
 
 class Archive:
@@ -126,11 +126,11 @@ class Archive:
             and 1 <= self.bands <= min(MAX_BANDS, self.height)
         ):
             raise ContainerError(f"{name}: archive header has impossible sizes")
-        if model not in MODEL_IDS or model_version != MODEL_VERSION:
+        if model not in MODEL_IDS or model_version not in MODEL_VERSIONS:
             raise ContainerError(
                 f"{name}: coded with model '{model}' v{model_version}, which this spikesci cannot decode"
             )
-        self.spec = ModelSpec(model)
+        self.spec = ModelSpec(model, model_version)
         chunks = self.reader.num_chunks
         self.rows = band_rows(self.height, self.bands)
         self.frames = self._streamed_frames(chunks) if streamed else frames
@@ -153,7 +153,7 @@ class Archive:
         k = i * self.bands + band
         where = f"{self.path.name}: chunk {k} of {self.reader.num_chunks}"
         r0, r1 = self.rows[band]
-        return self.reader.read_chunk(k), r1 - r0, self.width, self.spec.name, n, where, stop
+        return self.reader.read_chunk(k), r1 - r0, self.width, self.spec, n, where, stop
 
     def _checked(self, i: int, bands: list[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
         """One time chunk from its decoded bands: frames stacked, padding from band 0."""

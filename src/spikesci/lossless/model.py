@@ -4,16 +4,22 @@ An integrate-and-fire pixel fires again roughly one inter-spike interval (ISI) a
 so the best single clue is (tau = frames since the last spike, d1 = last ISI). The "simple" model codes
 with that context alone. The "ctx" model refines it in two stages:
 
-* stage 1: counts for (tau, d1, d2 - d1 clipped to +-3), backed off towards the (tau, d1) estimate
-  while a context has few counts -> p1, kept per context as one of `NUM_BUCKETS` buckets;
+* stage 1: counts for (tau, d1, d2 - d1 clipped to +-3, the 3x3 neighbours' mean last ISI minus d1 in
+  quarter frames), backed off towards the (tau, d1) estimate while a context has few counts -> p1;
 * stage 2: counts for (bucket of p1, 4-neighbours that fired in the previous frame, 4-neighbours that
-  fired earlier in this frame, sign(d3 - d2)), backed off towards the bucket's probability -> p2.
+  fired earlier in this frame, sign(d3 - d2), sign(d4 - d3)), backed off towards p1 -> p2.
+
+Model version 2 (format 2) differs only where a pixel has no ISI of its own yet in the chunk: a pixel
+that has not fired has d1 = 0 (no ISI takes that value) and tau counting frames from the chunk's
+start (so the counts learn how the chance of a first spike grows with waiting), and a pixel without a
+known ISI gets the neighbours' mean last ISI, binned, as its neighbour context instead of "unknown".
+A chunk restarts every pixel's history; these contexts win back a third to a quarter of that cost.
 
 A frame is coded in two checkerboard phases, so the second phase sees all four neighbours of the first.
-Counts are updated after every phase with one np.bincount; the per-context tables (bucket of p1, level
-of p2) are recomputed from them, so a pixel costs a few gathers. Counts are float64 holding integers
-(exact up to 2**53) and tables use only + and / (exactly rounded in IEEE 754) before truncation to
-20-bit fixed point and integer lookup tables: encoder and decoder agree bit for bit on every machine.
+Counts are float32 holding whole numbers (exact to 2**24, then saturating the same way everywhere),
+updated after every phase in pixel order; probabilities use only + and / (exactly rounded in IEEE 754)
+before truncation to 20-bit fixed point and integer lookup tables: encoder and decoder agree bit for
+bit on every machine.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ N_NB = 5  # 0..4 neighbours that fired in the previous frame
 N_CUR = 6  # 0..4 neighbours that fired in this frame, 5 = not known yet (first phase)
 N_SIDE = 9  # sign(d3 - d2), sign(d4 - d3)
 MODEL_IDS = ("simple", "ctx")
+MODEL_VERSIONS = (1, 2)  # 2: pixels that have not fired (or fired once) in a chunk get their own contexts
 _ONE = np.float32(1.0)  # float32 counts: exact to 2**24, then they saturate (the same way everywhere)
 _SATURATED = 2.0**24
 
@@ -113,6 +120,14 @@ def _q_table() -> tuple[np.ndarray, int, int]:
 
 
 _Q_LUT, _Q_WIDTH, _Q_OFF = _q_table()
+# version 2, a pixel without a known ISI of its own: the neighbours' mean last ISI, in quarter frames,
+# binned (no known neighbour: NQ - 1), from k (known neighbours, 0..9) and their sum, as one table
+_ABS_EDGES = np.array([6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 80, 96, 128])
+_ABS_WIDTH = 9 * S + 1
+_kk, _tt = np.divmod(np.arange(10 * _ABS_WIDTH), _ABS_WIDTH)
+_Q_ABS = np.where(
+    _kk == 0, NQ - 1, np.searchsorted(_ABS_EDGES, (4 * _tt + _kk // 2) // np.maximum(_kk, 1), side="right")
+).astype(np.int32)
 
 
 def _pair_tables() -> tuple[np.ndarray, np.ndarray]:
@@ -143,10 +158,13 @@ class ModelSpec:
     """Which model codes a chunk; stored in the archive header so a decoder can refuse what it lacks."""
 
     name: str = "ctx"
+    version: int = MODEL_VERSIONS[-1]
 
     def __post_init__(self):
         if self.name not in MODEL_IDS:
             raise ValueError(f"unknown model {self.name!r}; known: {', '.join(MODEL_IDS)}")
+        if self.version not in MODEL_VERSIONS:
+            raise ValueError(f"unknown model version {self.version}")
 
 
 class _Layout:
@@ -206,6 +224,13 @@ class ChunkModel:
             self._known_img = np.zeros(n, dtype=np.uint8)
             self._d1k_img = np.zeros(n, dtype=np.uint8)
             self._d1_img = np.full(n, UNKNOWN, dtype=np.int32)
+        self.v2 = spec.version >= 2
+        if self.v2:  # not fired yet in this chunk: d1 = 0 (no ISI is 0) and tau counts frames from its start
+            self.tau[:] = 0
+            self._dword[:] = UNKNOWN * 0x01010100
+            self._d1[:] = 0
+            if not self.simple:
+                self._d1_img[:] = 0
         self._c0: np.ndarray | None = None
         self._c1: np.ndarray | None = None
         self._base: np.ndarray | None = None
@@ -219,8 +244,13 @@ class ChunkModel:
         h, w, perm = self.h, self.w, self.layout.perm
         k = _box3(self._known_img.reshape(h, w)).ravel().astype(np.int32)
         total = _box3(self._d1k_img.reshape(h, w)).ravel()
-        k[self._known_img == 0] = 10  # the table's row for "own ISI unknown"
+        unknown = self._known_img == 0
+        if self.v2:
+            q_abs = np.take(_Q_ABS, k * _ABS_WIDTH + total)
+        k[unknown] = 10  # the table's row for "own ISI unknown"
         q = np.take(_Q_LUT, k * _Q_WIDTH + (total - self._d1_img * k + _Q_OFF))
+        if self.v2:
+            q = np.where(unknown, q_abs, q)
         self._c1 = self._c0 * np.int32(NREL * NQ) + self._rel + np.take(q, perm)
         self._base = np.take(_nb4(self.prev).ravel(), perm) * np.int32(N_CUR * N_SIDE) + self._side
 
@@ -267,7 +297,10 @@ class ChunkModel:
         """Advance tau and the ISIs with the frame just coded: `frame` (H, W), `bits` the same in phase
         order; only the pixels that fired get new per-pixel contexts."""
         fired = np.flatnonzero(bits)
-        word = (np.take(self._dword, fired) << np.uint32(8)) | np.take(self.tau, fired)
+        old = np.take(self._dword, fired)
+        word = (old << np.uint32(8)) | np.take(self.tau, fired)
+        if self.v2:  # a first spike: the ISI before it is unknown (tau counted from the chunk's start)
+            word = np.where(old & np.uint32(0xFF) == 0, np.uint32(UNKNOWN * 0x01010101), word)
         self._dword[fired] = word
         self.tau += self.tau < TAU_CAP
         self.tau[fired] = 1

@@ -331,13 +331,14 @@ def decode_features(path: str | Path, model: str | None = None) -> tuple[SciMode
 
 
 def decode_file(path: str | Path, task: str = "reconstruct", model: str | None = None,
-                flows: str = "codec", progress: bool = False, options: dict | None = None) -> SciResult:
+                flows: str = "codec", progress: bool = False, options: dict | None = None,
+                precision: str = "float32") -> SciResult:
     """Decode a `.sci` file and run `task` on the decoded features (see TASKS).
 
     flows: "codec" hands the decoded, FMVR-refined motion to the task (the paper's design); "fam" lets the
     FAM estimate motion on the decoded features itself (for comparison). `progress`: a per-map bar with
     ETA on stderr for the pictures; `options`: task options (classify: {"model": head name}) handed to the
-    task in the header under "task_options"."""
+    task in the header under "task_options"; `precision` of the pictures' FAM (sci_pictures.PRECISIONS)."""
     if task not in TASKS:
         raise SpikeSciError(f"unknown task '{task}' (available: {', '.join(sorted(TASKS))})")
     if flows not in ("codec", "fam"):
@@ -345,7 +346,8 @@ def decode_file(path: str | Path, task: str = "reconstruct", model: str | None =
     sm, hd, features, coded = decode_features(path, model)
     task_flows = coded if flows == "codec" else [None] * len(coded)
     if task == "reconstruct":
-        outputs = {"images": reconstruct_maps(sm, features, task_flows, hd, progress=progress)}
+        outputs = {"images": reconstruct_maps(sm, features, task_flows, hd, progress=progress,
+                                              precision=precision)}
     else:
         outputs = TASKS[task](sm, features, task_flows, dict(hd, task_options=dict(options or {})))
     flows = coded
@@ -355,87 +357,11 @@ def decode_file(path: str | Path, task: str = "reconstruct", model: str | None =
                      features.float().numpy(), flow_arr, hd, outputs)
 
 
-def fam64(sm: SciModel) -> torch.nn.Module:
-    """The model's FAM in float64, made once per model. The decoded features are exact (integer layers);
-    the FAM after them is a float network whose sums the thread count reorders: in float32 that moved a few
-    pixels by one grey level between OMP_NUM_THREADS=1 and 2 (issue 16). In float64 the reordering stays
-    ~1e-15, far below the 1/255 step of a picture, so decoded images are the same on every machine."""
-    fam = getattr(sm, "_fam64", None)
-    if fam is None or getattr(sm, "_fam64_of", None) is not sm.fam:
-        import copy
-
-        fam = copy.deepcopy(sm.fam).double().eval()
-        sm._fam64, sm._fam64_of = fam, sm.fam
-    return fam
-
-
-def _window_flows(sm: SciModel, feature, flow, idx: np.ndarray) -> torch.Tensor:
-    """Flows between consecutive maps of a (possibly mirrored) window: decoded ones where the pair was coded
-    as (k, k+1) in one GOP, the FAM's own estimate elsewhere (GOP boundaries, mirrored ends, flows="fam").
-    `feature(i)` and `flow(a)` (None when not coded) give decoded maps and the flow of pair (a, a+1)."""
-    out = []
-    fam = fam64(sm)
-    for a, b in zip(idx[:-1], idx[1:]):
-        coded = flow(a) if b == a + 1 else None
-        if coded is not None:
-            out.append(coded.double())
-        else:
-            with torch.no_grad():
-                out.append(fam.flow(feature(a)[None].double(), feature(b)[None].double())[0])
-    return torch.stack(out)
-
-
-def _image(sm: SciModel, feature, flow, i: int, n: int, h: int, w: int) -> np.ndarray:
-    from spikesci.models.zoo import _mirror
-
-    maps = sm.perception.maps
-    idx = _mirror(i + np.arange(maps) - maps // 2, n)
-    win = torch.stack([feature(j) for j in idx]).double()[None]
-    fl = _window_flows(sm, feature, flow, idx)[None]
-    with torch.no_grad():
-        img = fam64(sm)(win, fl)
-    return img[0, 0, :h, :w].clamp(0, 1).numpy().astype(np.float32)
-
-
-def reconstruct_maps(sm: SciModel, features: torch.Tensor, flows: list, header: dict,
-                     indices=None, progress: bool = False) -> np.ndarray:
-    """Images (len(indices), H, W) in [0, 1] at the given map indices (default all): FAM on a window of
-    `maps` decoded maps around each (mirrored at the ends), with decoded flows where coded."""
-    from spikesci.progress import progress_bar
-
-    n = features.shape[0]
-    h, w = header["height"], header["width"]
-    indices = range(n) if indices is None else indices
-    images = np.empty((len(indices), h, w), dtype=np.float32)
-    with progress_bar(len(indices), "decode", "map", enabled=progress) as bar:
-        for j, i in enumerate(indices):
-            images[j] = _image(sm, lambda k: features[k], lambda a: flows[a], int(i), n, h, w)
-            bar.update(1)
-    return images
-
-
-def iter_images(path: str | Path, model: str | None = None, flows: str = "codec"
-                ) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (spike frame, image) map by map while decoding GOP by GOP: memory stays bounded by a few GOPs
-    however long the stream is."""
-    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
-        hd = read_header(reader)
-    sm = _model_for(hd, model)
-    total, half = hd["maps"], sm.perception.maps // 2
-    h, w = hd["height"], hd["width"]
-    feats: dict[int, torch.Tensor] = {}
-    pair: dict[int, torch.Tensor | None] = {}
-    nxt = 0
-    for start, x_hat, fl in iter_decode(path, model):
-        feats.update({start + k: x_hat[k] for k in range(x_hat.shape[0])})
-        pair.update({start + k: (fl[k] if flows == "codec" else None) for k in range(fl.shape[0])})
-        done = start + x_hat.shape[0]
-        while nxt < total and (nxt + half < done or done == total):
-            yield hd["map_frames"][nxt], _image(sm, feats.__getitem__, pair.get, nxt, total, h, w)
-            nxt += 1
-            for k in [k for k in feats if k < nxt - 2 * half]:  # windows reach back `half` maps (margin x2)
-                feats.pop(k)
-                pair.pop(k, None)
+from spikesci.sci_pictures import (  # noqa: E402, F401 - part of this facade; they import it lazily
+    PRECISIONS,
+    iter_images,
+    reconstruct_maps,
+)
 
 
 def _reconstruct(sm: SciModel, features: torch.Tensor, flows: list, header: dict) -> dict:

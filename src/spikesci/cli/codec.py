@@ -70,6 +70,10 @@ def register(commands, bench) -> None:
     d.add_argument("--codec", default=None, help="codec .pt file or shipped name (default: the stream's)")
     d.add_argument("--flows", choices=("codec", "fam"), default="codec",
                    help="motion for the FAM: decoded FMVR-refined vectors (codec) or the FAM's own estimate")
+    d.add_argument("--precision", choices=("float32", "float64"), default="float32",
+                   help="arithmetic of the network that makes the pictures: float32 (default) runs it on one "
+                   "thread so pictures are identical whatever the thread count; float64 also makes them "
+                   "identical across CPU kinds, about 6x slower")
     d.add_argument("--white-rate", type=white_rate_arg, default="auto",
                    help="reconstruct: spikes per frame at full white in (0, 1], or 'auto' (default): the "
                    "exposure the encoder measured on the clip (recorded in the stream)")
@@ -216,7 +220,8 @@ def run_decode(args: argparse.Namespace) -> int:
         from spikesci.sci import decode_file
         from spikesci.simulate.camera import DEFAULT_WHITE_RATE
 
-        result = decode_file(src, task="reconstruct", model=codec, flows=args.flows, progress=progress)
+        result = decode_file(src, task="reconstruct", model=codec, flows=args.flows, progress=progress,
+                             precision=args.precision)
         white, how = _white_rate(args, hd, result.images[0] if len(result.images) else np.zeros((1, 1)))
         images = apply_gain(result.images, DEFAULT_WHITE_RATE, white)
         np.savez_compressed(out, frames=result.frames, features=result.features, flows=result.flows,
@@ -224,7 +229,8 @@ def run_decode(args: argparse.Namespace) -> int:
         summary["frames"] = [int(f) for f in result.frames]
     else:
         white, how = _stream_pictures(args, src, out, suffix, hd, codec, progress, summary)
-    summary.update(maps=len(summary["frames"]), white_rate=white, white_rate_mode=how)
+    summary.update(maps=len(summary["frames"]), white_rate=white, white_rate_mode=how,
+                   precision=args.precision)
     return _report(summary, args, out)
 
 
@@ -244,7 +250,7 @@ def _stream_pictures(args, src: Path, out: Path, suffix: str, hd: dict, codec, p
     exposure: list = []
 
     def pictures(bar, stop_at=None):
-        for f, img in iter_images(src, codec, args.flows):
+        for f, img in iter_images(src, codec, args.flows, precision=args.precision):
             if not exposure:
                 exposure.extend(_white_rate(args, hd, img))
             bar.update(1)

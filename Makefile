@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean
+.PHONY: venv demo test lint bench clean training-data
 
 venv: $(STAMP)
 
@@ -27,6 +27,10 @@ test: venv lint
 
 bench: venv
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+# Optional pack of real photographs/videos for training only (docs/training_data.md); never shipped
+training-data: venv
+	$(BIN)/python -m spikesci.data.pack --out training_data
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

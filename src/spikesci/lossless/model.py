@@ -276,13 +276,14 @@ class ChunkModel:
 
     def update_phase(self, ctxs: tuple, bits: np.ndarray) -> None:
         """Count the phase's bits in every stage (np.add.at applies them in order: deterministic)."""
-        # stage 0 is small: one bincount; adding counts then saturating at 2**24 is what adding ones
-        # one at a time in float32 does (x + 1 == x from 2**24 on)
+        # stages 0 and 2 are small: one bincount each; adding counts then saturating at 2**24 is what
+        # adding ones one at a time in float32 does (x + 1 == x from 2**24 on)
         counts = np.bincount(ctxs[0] * 2 + bits, minlength=self.t0.size)
         self.t0[:] = np.minimum(self.t0 + counts, _SATURATED)
         if not self.simple:
-            np.add.at(self.t1, ctxs[1] * 2 + bits, _ONE)
-            np.add.at(self.t2, ctxs[2] * 2 + bits, _ONE)
+            np.add.at(self.t1, ctxs[1] * 2 + bits, _ONE)  # large and sparse: only where pixels are
+            counts = np.bincount(ctxs[2] * 2 + bits, minlength=self.t2.size)
+            self.t2[:] = np.minimum(self.t2 + counts, _SATURATED)
         self._refresh0()
 
     def _refresh0(self) -> None:

@@ -24,6 +24,28 @@ def test_decode_task_classify_prints_label_and_probabilities(tmp_path, capsys):
     assert main(["decode", str(sci), "--task", "classify", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["label"] == out["label"] and again["probabilities"] == out["probabilities"]
+    # every answer says how far to trust it
+    assert {"confidence", "low_confidence"} <= set(out) and out["confidence"] == max(out["probabilities"])
+    # the user picks the head (issue 16): animals, not digits
+    assert main(["decode", str(sci), "--task", "classify", "--model", "s-animals", "--json"]) == 0
+    animals = json.loads(capsys.readouterr().out)
+    assert animals["model"].startswith("s-animals") and animals["classes"] != out["classes"]
+    assert main(["decode", str(sci), "--task", "classify", "--model", "no-such-head"]) == 1
+    assert "no-such-head" in capsys.readouterr().err
+
+
+def test_out_of_domain_clip_is_flagged(tmp_path, capsys):
+    """A wide 64x160 clip is not what the 64x64 heads were trained on: the answer is flagged."""
+    scene = make_scene(preset("slow", height=64, width=160, frames=100, sprites=0), seed=2)
+    src, sci = tmp_path / "wide.npz", tmp_path / "wide.sci"
+    write_npz(src, scene.spikes)
+    assert main(["classify", str(src), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["low_confidence"] and "out of domain" in out["warning"]
+    assert main(["encode", str(src), "-o", str(sci), "--quality", "1"]) == 0
+    capsys.readouterr()
+    assert main(["decode", str(sci), "--task", "classify"]) == 0
+    assert "low confidence" in capsys.readouterr().out
 
 
 def test_decode_unknown_task_is_one_clear_error(tmp_path, capsys):

@@ -55,9 +55,10 @@ def register(commands, bench) -> None:
         description="Decode a .sci stream and run a task on the decoded features. OUT is a folder (one PNG "
         "per feature map, frame_NNNNNN.png named by spike frame), OUT.png (the map nearest --frame), "
         "OUT.npz (images, frames, features, flows) or OUT.mp4/.mkv/.avi (a video). Coverage: the encoder "
-        "places one feature map every `stride` spike frames where its whole window of spike frames lies "
-        "inside the clip, so a clip's first `lookback` and last `lookahead` frames have no map of their "
-        "own; the JSON summary gives 'covered' (first and last map frame) and 'clip_frames'.")
+        "places one feature map every stride (20) spike frames where its whole window of spike frames (39 "
+        "before, 6 after) lies inside the clip, so each picture stands for the ~20 frames around its map and "
+        "a clip's first ~29 and last ~10-30 frames have none of their own; the JSON summary gives 'covered' "
+        "(first and last map frame), 'clip_frames' and 'stride'.")
     d.add_argument("input", help=".sci file")
     d.add_argument("-o", "--output", default=None,
                    help="folder, OUT.png, OUT.npz or a video (needed for reconstruct; optional for classify)")

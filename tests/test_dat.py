@@ -185,3 +185,34 @@ def test_write_spikes_by_extension(tmp_path):
         write_spikes(tmp_path / "a.txt", spikes)
     with pytest.raises(SpikeFileError, match="unknown spike file type"):
         read_spikes(tmp_path / "a.txt")
+
+
+def test_negative_frame_count_is_refused_and_lazy_clip_reads_ranges(tmp_path):
+    """Issue 16: read_dat(path, frames=-3) returned 298 frames; `open_dat` slices without loading all."""
+    from spikesci.errors import SpikeFileError
+    from spikesci.io import open_dat, read_dat, write_dat
+
+    spikes = (np.random.default_rng(2).random((30, 16, 24)) < 0.3).astype(np.uint8)
+    write_dat(tmp_path / "a.dat", spikes)
+    with pytest.raises(SpikeFileError, match="count"):
+        read_dat(tmp_path / "a.dat", 16, 24, frames=-3)
+    assert np.array_equal(read_dat(tmp_path / "a.dat", 16, 24, frames=(-3, None)), spikes[-3:])
+    clip = open_dat(tmp_path / "a.dat", 16, 24)
+    assert clip.shape == (30, 16, 24) and len(clip) == 30
+    assert np.array_equal(clip[5:9], spikes[5:9]) and np.array_equal(clip[-1], spikes[-1])
+    assert np.array_equal(np.asarray(clip), spikes)
+    with pytest.raises(IndexError):
+        clip[30]
+
+
+def test_bad_values_name_the_file_and_what_was_found(tmp_path):
+    from spikesci.errors import SpikeFileError
+    from spikesci.io import read_npz
+
+    np.savez(tmp_path / "v.npz", spk=np.full((2, 4, 4), 7, np.int64))
+    with pytest.raises(SpikeFileError, match=r"v\.npz: spikes must hold only 0 and 1, found int64 values"):
+        read_npz(tmp_path / "v.npz")
+    (tmp_path / "r.npz").write_bytes(np.random.default_rng(0).bytes(300))
+    with pytest.raises(SpikeFileError, match="r.npz") as info:
+        read_npz(tmp_path / "r.npz")
+    assert "pickle" not in str(info.value)

@@ -218,16 +218,35 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
             "ratio_raw": (h * w * t_len / 8.0) / size, "frames": t_len, "height": h, "width": w}
 
 
+COVERS = ("windows", "clip")
+
+
+def map_frames(length: int, stride: int) -> np.ndarray:
+    """Map times that cover a whole clip of `length` frames: one every `stride` frames from stride // 2, so
+    each spike frame lies within stride / 2 of a map (the windows at the ends are mirrored in time)."""
+    if length <= stride:
+        return np.array([length // 2])
+    return np.arange(stride // 2, length, stride)
+
+
 def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY, height: int = 250,
                 width: int = 400, model: str | None = None, progress: bool = False,
-                gop: int = DEFAULT_GOP, motion: str = "rdo") -> dict:
-    """`.dat` / `.npz` spike file -> `.sci`."""
+                gop: int = DEFAULT_GOP, motion: str = "rdo", cover: str = "windows") -> dict:
+    """`.dat` / `.npz` spike file -> `.sci`. `cover`: "windows" places maps only where their whole window of
+    spike frames lies inside the clip (the default, the measured rate points); "clip" covers every frame
+    (`map_frames`), at the cost of a map or two more and mirrored windows at the ends."""
     from spikesci.io.spikes import read_spikes
 
+    if cover not in COVERS:
+        raise SpikeSciError(f"cover must be one of {', '.join(COVERS)}, got {cover!r}")
     spikes = read_spikes(src, height=height, width=width)
     if spikes.shape[0] == 0:
         raise SpikeSciError(f"{src}: holds no frames (an empty spike file)")
-    return encode_spikes(spikes, dst, quality, model=model, progress=progress, gop=gop, motion=motion)
+    frames = None
+    if cover == "clip":
+        frames = map_frames(spikes.shape[0], load_model(model).perception.stride)
+    return encode_spikes(spikes, dst, quality, model=model, progress=progress, gop=gop, motion=motion,
+                         frames=frames)
 
 
 # -- decoding ------------------------------------------------------------------------------------------

@@ -45,6 +45,11 @@ def register(commands, bench) -> None:
                         "translation, or skip (default; stream format 2; 23-54%% fewer bytes at quality 1 "
                         "measured), local = block matching only (format 1, about 2.5x faster encoding)")
     p.add_argument("--model", default=None, help="codec: shipped name or a codec .pt file (default: sci)")
+    p.add_argument("--cover", choices=("windows", "clip"), default="windows",
+                   help="where feature maps go: windows = only where a map's whole window of spike frames is "
+                   "inside the clip (default; the first ~29 and last ~10-30 frames get no picture), clip = "
+                   "every stride frames from the start, so decode has a picture for every part of the clip "
+                   "(windows mirrored at the ends; a map or two more)")
     add_size_args(p)
     add_force_arg(p)
     p.add_argument("--json", action="store_true", help="print a JSON object (bytes, bpp, seconds, ...)")
@@ -57,8 +62,9 @@ def register(commands, bench) -> None:
         "OUT.npz (images, frames, features, flows) or OUT.mp4/.mkv/.avi (a video). Coverage: the encoder "
         "places one feature map every stride (20) spike frames where its whole window of spike frames (39 "
         "before, 6 after) lies inside the clip, so each picture stands for the ~20 frames around its map and "
-        "a clip's first ~29 and last ~10-30 frames have none of their own; the JSON summary gives 'covered' "
-        "(first and last map frame), 'clip_frames' and 'stride'.")
+        "a clip's first ~29 and last ~10-30 frames have none of their own (encode --cover clip places maps "
+        "over the whole clip); the JSON summary gives 'covered' (first and last map frame), 'clip_frames' "
+        "and 'stride'.")
     d.add_argument("input", help=".sci file")
     d.add_argument("-o", "--output", default=None,
                    help="folder, OUT.png, OUT.npz or a video (needed for reconstruct; optional for classify)")
@@ -104,7 +110,8 @@ def run_encode(args: argparse.Namespace) -> int:
     from spikesci.sci import encode_file
 
     stats = encode_file(src, out, args.quality, args.height, args.width, model=args.model,
-                        progress=show_progress(args.json), gop=args.gop, motion=args.motion)
+                        progress=show_progress(args.json), gop=args.gop, motion=args.motion,
+                        cover=args.cover)
     if args.json:
         print_json(stats)
     else:

@@ -1,0 +1,28 @@
+"""Which spike frames `decode` has pictures for (issue 16, item 15): said in the JSON, and with
+`encode --cover clip` the whole clip."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from spikesci.cli import main
+from spikesci.io import write_npz
+from spikesci.simulate.scenes import make_scene, preset
+
+
+@pytest.mark.parametrize("cover,first,last,maps", [("windows", 39, 179, 8), ("clip", 10, 190, 10)])
+def test_decode_says_what_it_covers(tmp_path, capsys, cover, first, last, maps):
+    scene = make_scene(preset("slow", height=48, width=64, frames=200, sprites=0), seed=6)
+    write_npz(tmp_path / "clip.npz", scene.spikes)
+    sci = tmp_path / "clip.sci"
+    assert main(["encode", str(tmp_path / "clip.npz"), "-o", str(sci), "--quality", "1", "--cover", cover,
+                 "--json"]) == 0
+    capsys.readouterr()
+    assert main(["decode", str(sci), "-o", str(tmp_path / "frames"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["clip_frames"] == 200 and out["covered"] == [first, last] and out["maps"] == maps
+    assert out["frames"][0] == first and out["frames"][-1] == last
+    if cover == "clip":  # every spike frame within stride / 2 of a picture
+        assert first <= out["stride"] // 2 and last >= 199 - out["stride"] // 2

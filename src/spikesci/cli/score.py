@@ -15,9 +15,8 @@ def register(commands, bench) -> None:
     p = commands.add_parser(
         "score", help="PSNR and SSIM of a picture against a ground-truth picture",
         description="Score picture A (e.g. a reconstruction) against picture B (the ground truth): PSNR in "
-        "dB "
-        "(MSE over all pixels) and SSIM (Gaussian window, sigma 1.5, as published), both on grey levels in "
-        "[0, 1]. Colour pictures are converted to grey (ITU-R 601 luma). Sizes must match.")
+        "dB (MSE over all pixels) and SSIM (Gaussian window, sigma 1.5, as published), both on grey levels "
+        "in [0, 1]. Colour pictures are converted to grey (ITU-R 601 luma). Sizes must match.")
     p.add_argument("image", help="picture to score (.png, .jpg, .tif, .bmp)")
     p.add_argument("reference", help="ground-truth picture of the same size")
     p.add_argument("--json", action="store_true", help="print a JSON object (psnr, ssim, ...)")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_lossless_archive import _moving
 
 from spikesci.errors import ContainerError, SpikeFileError
 from spikesci.io import read_dat, write_dat
@@ -13,27 +14,12 @@ from spikesci.lossless import (
     archive_info,
     pack,
     pack_spikes,
-    pack_stream,
     unpack,
     unpack_spikes,
-    unpack_stream,
 )
 from spikesci.lossless.format import Archive
 
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _moving(t, h, w, seed=0):
-    """A small integrate-and-fire clip of a moving gradient."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w]
-    acc = rng.random((h, w))
-    out = np.zeros((t, h, w), np.uint8)
-    for i in range(t):
-        acc += 0.1 + 0.5 * (0.5 + 0.5 * np.sin((xx + 0.3 * i) / 3.0 + yy / 5.0))
-        out[i] = acc >= 1
-        acc -= out[i]
-    return out
 
 
 def _payloads(path) -> tuple[dict, list[bytes]]:
@@ -125,12 +111,12 @@ def test_pack_from_a_pipe_in_bounded_reads(tmp_path):
     spikes = _moving(53, 11, 13, seed=6)  # 143 pixels: padding bits in the last byte
     data = _dat_bytes(spikes, pad_every=4)
     pipe = _Pipe(data)
-    stats = pack_stream(pipe, tmp_path / "s.spkz", height=11, width=13, chunk_frames=8)
+    stats = pack(pipe, tmp_path / "s.spkz", height=11, width=13, chunk_frames=8)
     assert stats["frames"] == 53 and pipe.largest <= 8 * 18  # one chunk of frames a read
     with Archive(tmp_path / "s.spkz") as arc:
         assert arc.reader.header["frames"] is None and arc.frames == 53 and arc.source == "stream"
     out = io.BytesIO()
-    unpack_stream(tmp_path / "s.spkz", out)
+    unpack(tmp_path / "s.spkz", out)
     assert out.getvalue() == data
     assert np.array_equal(unpack_spikes(tmp_path / "s.spkz", frames=(47, 53)), spikes[47:])
 
@@ -138,14 +124,14 @@ def test_pack_from_a_pipe_in_bounded_reads(tmp_path):
 @pytest.mark.parametrize("frames", [0, 8, 16])
 def test_pipe_of_whole_chunks_or_nothing(tmp_path, frames):
     spikes = _moving(frames, 6, 8)
-    pack_stream(io.BytesIO(_dat_bytes(spikes)), tmp_path / "s.spkz", height=6, width=8, chunk_frames=8)
+    pack(io.BytesIO(_dat_bytes(spikes)), tmp_path / "s.spkz", height=6, width=8, chunk_frames=8)
     assert np.array_equal(unpack_spikes(tmp_path / "s.spkz"), spikes)
 
 
 def test_pipe_ending_inside_a_frame_is_refused(tmp_path):
     data = _dat_bytes(_moving(5, 6, 8))[:-2]
     with pytest.raises(SpikeFileError, match="ended 4 bytes into a frame"):
-        pack_stream(io.BytesIO(data), tmp_path / "s.spkz", height=6, width=8)
+        pack(io.BytesIO(data), tmp_path / "s.spkz", height=6, width=8)
     assert not (tmp_path / "s.spkz").exists() and not list(tmp_path.iterdir())
 
 
@@ -154,7 +140,7 @@ def test_unpack_range_to_a_pipe(tmp_path):
     write_dat(tmp_path / "a.dat", spikes)
     pack(tmp_path / "a.dat", tmp_path / "a.spkz", height=10, width=16, chunk_frames=7)
     out = io.BytesIO()
-    stats = unpack_stream(tmp_path / "a.spkz", out, frames=(6, 15))
+    stats = unpack(tmp_path / "a.spkz", out, frames=(6, 15))
     fb = 10 * 16 // 8
     assert out.getvalue() == (tmp_path / "a.dat").read_bytes()[6 * fb : 15 * fb]
     assert stats["frame_range"] == [6, 15] and json.dumps(stats)
@@ -162,7 +148,7 @@ def test_unpack_range_to_a_pipe(tmp_path):
 
 def test_truncated_streamed_archive_refused(tmp_path):
     spikes = _moving(20, 6, 8)
-    pack_stream(io.BytesIO(_dat_bytes(spikes)), tmp_path / "s.spkz", height=6, width=8, chunk_frames=8)
+    pack(io.BytesIO(_dat_bytes(spikes)), tmp_path / "s.spkz", height=6, width=8, chunk_frames=8)
     blob = (tmp_path / "s.spkz").read_bytes()
     for cut in range(0, len(blob), 7):
         (tmp_path / "t.spkz").write_bytes(blob[:cut])

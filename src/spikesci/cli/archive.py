@@ -86,7 +86,7 @@ def _pack(args: argparse.Namespace) -> int:
     src = args.inputs[0]
     if src == STDIO:
         out = check_output(args.output, args.force)
-        stats = archive.pack_stream(sys.stdin.buffer, out, **options)
+        stats = archive.pack(sys.stdin.buffer, out, **options)
     else:
         out = check_output(args.output, args.force, inputs=(src,))
         stats = archive.pack(src, out, **options)
@@ -108,7 +108,7 @@ def _unpack(args: argparse.Namespace) -> int:
         raise SpikeSciError("unpack reads an archive file (it needs its index): give IN.spkz, not '-'")
     frames = parse_range(args.frames)
     if args.output == STDIO:
-        stats = archive.unpack_stream(src, sys.stdout.buffer, frames=frames, workers=args.workers)
+        stats = archive.unpack(src, sys.stdout.buffer, frames=frames, workers=args.workers)
         out, report = "-", sys.stderr  # standard output carries the frames
     else:
         out = check_output(args.output, args.force, inputs=(src,))

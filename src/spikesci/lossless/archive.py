@@ -168,7 +168,7 @@ def _stats(nbytes, frames, height, width, seconds, spikes=None, **extra) -> dict
 
 
 def pack(
-    src_path,
+    src,
     dst_path,
     height: int = DEFAULT_HEIGHT,
     width: int = DEFAULT_WIDTH,
@@ -178,30 +178,17 @@ def pack(
     workers: int | None = None,
     bands: int | None = None,
 ) -> dict:
-    """Archive a `.dat` (streamed chunk by chunk) or `.npz` file; returns size and speed stats.
+    """Archive a `.dat` (read chunk by chunk) or `.npz` file, or raw `.dat` frames from a binary pipe
+    (`src` with a `read` method, e.g. sys.stdin.buffer: read one chunk at a time until it ends, so a
+    camera pipe or a growing recording packs in bounded memory); returns size and speed stats.
 
     `workers`: processes coding chunks in parallel (default: 2 cores for clips of 8 M spike-pixels
-    or more); the bytes do not depend on it. `bands`: row bands a chunk is split into (default: one
-    per 65536 pixels, at most 8)."""
-    source = open_source(src_path, height, width)
-    return _pack(source, dst_path, chunk_frames, model, progress, workers, bands)
-
-
-def pack_stream(
-    fh: BinaryIO,
-    dst_path,
-    height: int = DEFAULT_HEIGHT,
-    width: int = DEFAULT_WIDTH,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    model: str = "ctx",
-    progress: Progress = False,
-    workers: int | None = None,
-    name: str = "standard input",
-    bands: int | None = None,
-) -> dict:
-    """Archive raw `.dat` frames read from a binary pipe until it ends, one chunk in memory at a time
-    (a few per worker): a camera pipe or a growing recording."""
-    source = StreamSource(fh, height, width, name)
+    or more, and for pipes); the bytes do not depend on it. `bands`: row bands a chunk is split into
+    (default: one per 65536 pixels, at most 8)."""
+    if hasattr(src, "read"):
+        source: Source = StreamSource(src, height, width, getattr(src, "name", "standard input"))
+    else:
+        source = open_source(src, height, width)
     return _pack(source, dst_path, chunk_frames, model, progress, workers, bands)
 
 
@@ -228,7 +215,9 @@ def _write_dat(arc: Archive, start: int, stop: int, fh: BinaryIO, bar: _Bar, wor
 
 def unpack(src, dst=None, frames=None, progress: Progress = False, workers: int | None = None):
     """Decode an archive. Without `dst` return the (T, H, W) array; with a `.dat`/`.npz` path write it
-    (a `.dat` comes back byte for byte) and return stats. `frames`: None, N, (start, stop) or slice."""
+    (a `.dat` comes back byte for byte) and return stats; with a binary pipe (`dst` with a `write`
+    method, e.g. sys.stdout.buffer) write the raw `.dat` bytes into it chunk by chunk and return stats.
+    `frames`: None, N, (start, stop) or slice."""
     t0 = time.perf_counter()
     with Archive(src) as arc:
         start, stop = _frame_range(frames, arc.frames)
@@ -237,6 +226,10 @@ def unpack(src, dst=None, frames=None, progress: Progress = False, workers: int 
             if dst is None:
                 parts = [s for s, _ in arc.iter_range(start, stop, bar, workers)]
                 return np.concatenate(parts) if parts else np.zeros((0, arc.height, arc.width), np.uint8)
+            if hasattr(dst, "write"):
+                _write_dat(arc, start, stop, dst, bar, workers)
+                dst.flush()
+                return _unpack_stats(arc, src, start, stop, t0, path="-")
             dst = Path(dst)
             suffix = dst.suffix.lower()
             if suffix == ".npz":
@@ -259,22 +252,6 @@ def unpack(src, dst=None, frames=None, progress: Progress = False, workers: int 
         finally:
             bar.close()
         return _unpack_stats(arc, src, start, stop, t0, path=str(dst))
-
-
-def unpack_stream(
-    src, fh: BinaryIO, frames=None, progress: Progress = False, workers: int | None = None
-) -> dict:
-    """Decode an archive (or a frame range) as raw `.dat` bytes into a binary pipe, chunk by chunk."""
-    t0 = time.perf_counter()
-    with Archive(src) as arc:
-        start, stop = _frame_range(frames, arc.frames)
-        bar = _Bar(progress, stop - start, "unpack")
-        try:
-            _write_dat(arc, start, stop, fh, bar, workers)
-            fh.flush()
-        finally:
-            bar.close()
-        return _unpack_stats(arc, src, start, stop, t0, path="-")
 
 
 def _unpack_stats(arc: Archive, src, start: int, stop: int, t0: float, **extra) -> dict:

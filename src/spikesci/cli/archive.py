@@ -120,11 +120,12 @@ def _unpack(args: argparse.Namespace) -> int:
             print_json(stats)
         else:
             print(json.dumps(stats), file=report)
-    elif report is sys.stdout:
+    else:
         a, b = stats["frame_range"]
         print(
             f"{out}: frames {a}:{b} of {stats['archive_frames']}, decoded at {stats['mbps']:.1f} MB/s "
-            f"({stats['mpix_s']:.1f} M spike-pixels/s)"
+            f"({stats['mpix_s']:.1f} M spike-pixels/s)",
+            file=report,
         )
     return 0
 

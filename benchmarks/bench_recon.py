@@ -1,14 +1,14 @@
-"""Reconstruction benchmark: TFP, TFI and the learned `net` (FEM -> FAM) on held-out data.
+"""Reconstruction benchmark: TFP, TFI, the previous `net` (release 2), the new `net` (release 3) and the
+reference network (BaseNet layout on raw spikes, not split into end and cloud side) on held-out data.
 
-Data: held-out simulated scenes (images never used for training, seeds never used for training), slow and
-fast motion separately, half with the noisy camera; and the two spike-REDS clips (frame 150 vs the PNG).
-Reports PSNR/SSIM per method (`net4` is `net` with `phases=4`: four FEM block-grid placements averaged),
-FEM FLOPs per pixel and parameters, FAM FLOPs per output pixel, seconds per reconstructed frame and FEM
-spike frames per second at 250x400, and the Laplacian norms of the features
-(paper Table II) with and without the constraint when an unconstrained FEM is given (--ablation-fem).
-Writes OUT/bench_recon.json, OUT/bench_recon.png (GT / TFP / TFI / net) and prints JSON and a table.
+Data: held-out simulated scenes (images and seeds never used for training), slow and fast motion, half with
+the noisy camera; and the two spike-REDS clips (frame 150 vs the PNG). Reports PSNR/SSIM per method, each
+model's end-side cost (FEM FLOPs per pixel per map, values per pixel per map, spike frames per CPU-second
+at 250x400) and cloud-side FLOPs, and the Laplacian norms of the features (paper Table II). Writes
+OUT/bench_recon.json and OUT/bench_recon.png (GT / TFP / old net / new net on spike-REDS, and the real UHSR
+recording with automatic exposure), and prints JSON and a table.
 
-    python benchmarks/bench_recon.py [--scenes 4] [--out bench_out/recon] [--ablation-fem PATH]
+    python benchmarks/bench_recon.py [--scenes 4] [--reference basenet.pt] [--out bench_out/recon]
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ import torch
 from tqdm import tqdm
 
 from spikesci.metrics import laplacian_norms, psnr, ssim
-from spikesci.models.zoo import load_files, load_perception
+from spikesci.models.zoo import DEFAULT_MODEL, load_files, load_perception, load_reconstruction
 from spikesci.reconstruct import tfi, tfp
 from spikesci.simulate.camera import NOISY, CameraConfig
 from spikesci.simulate.scenes import make_scene, preset
 
 REDS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "spike-reds"
 SEED_BASE = 7_000_000  # scene seeds far from every training seed
-METHODS = ("tfp", "tfi", "net", "net4")  # net4: the same model, four block-grid phases averaged (--phases 4)
+REAL = REDS.parent / "real" / "uhsr_ucaltech_4144_helicopter.npz"
+METHODS = ("tfp", "tfi", "net_r2", "net", "reference")  # net_r2: release 2; reference: BaseNet layout
 
 
 def heldout_scenes(motion: str, count: int, height: int, width: int, frames: int):
@@ -64,46 +65,68 @@ def flops(model, *inputs) -> float:
     return float(fc.get_total_flops())
 
 
+def flops_per_pixel(model, *inputs) -> float:
+    return flops(model, *inputs) / (inputs[0].shape[-1] * inputs[0].shape[-2])
+
+
 def cost(perc) -> dict:
-    fem, fam = perc.fem, perc.fam
+    """End side (FEM, per map) and cloud side (FAM, per output pixel) of a perception model."""
     x = torch.zeros(1, perc.window, 64, 64)
-    feats = torch.randn(1, perc.maps, perc.channels, 32, 32)
+    side = 64 // perc.scale
+    feats = torch.randn(1, perc.maps, perc.channels, side, side)
     return {
-        "fem_flops_per_pixel": flops(fem, x) / 64**2,
-        "fem_params": sum(p.numel() for p in fem.parameters()),
-        "fam_flops_per_pixel": flops(fam, feats) / 64**2,
-        "fam_params": sum(p.numel() for p in fam.parameters()),
+        "fem_flops_per_pixel": flops(perc.fem, x) / 64**2,
+        "fem_params": sum(p.numel() for p in perc.fem.parameters()),
+        "fam_flops_per_pixel": flops(perc.fam, feats) / 64**2,
+        "fam_params": sum(p.numel() for p in perc.fam.parameters()),
         "feature_values_per_pixel": perc.channels / perc.scale**2,
         "stride": perc.stride, "window": perc.window, "maps": perc.maps,
     }
 
 
 def speed(perc, threads: int) -> dict:
-    """FEM spike frames/s and FAM seconds/frame at 250x400 (the FEM run map by map, as a camera would)."""
+    """FEM spike frames per second and per CPU-second at 250x400 (map by map, as a camera would run it)."""
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
-    clip = (rng.random((perc.window + 8 * perc.stride, 250, 400)) < 0.3).astype(np.uint8)
+    clip = (rng.random((perc.window + 6 * perc.stride, 250, 400)) < 0.3).astype(np.uint8)
     frames = perc.default_frames(len(clip))
     perc.extract(clip, frames[:1])  # warm up
     t0, c0 = time.perf_counter(), time.process_time()
     for t in frames:
-        feats, _ = perc.extract(clip, [t])
+        perc.extract(clip, [t])
     fem_s = (time.perf_counter() - t0) / len(frames)
-    fem_cpu = (time.process_time() - c0) / len(frames)  # CPU seconds: what the FEM costs on a free core
-    feats, _ = perc.extract(clip, frames[: perc.maps])
-    with torch.no_grad():
-        perc.fam(feats[None])
-        t0 = time.perf_counter()
-        perc.fam(feats[None])
-    fam_s = time.perf_counter() - t0
+    fem_cpu = (time.process_time() - c0) / len(frames)
+    perc.reconstruct(clip, [frames[len(frames) // 2]])  # warm up (first call sets up the kernels)
+    t0 = time.perf_counter()
+    perc.reconstruct(clip, [frames[len(frames) // 2]])
+    net_s = time.perf_counter() - t0
     torch.set_num_threads(old)
     return {"threads": threads, "load_average_1min": os.getloadavg()[0], "fem_seconds_per_map": fem_s,
             "fem_spike_frames_per_second": perc.stride / fem_s,
-            "fem_cpu_seconds_per_map": fem_cpu,
             "fem_spike_frames_per_cpu_second": perc.stride / fem_cpu,
-            "fem_fraction_of_real_time_20khz": perc.stride / fem_s / 20000, "fam_seconds_per_frame": fam_s,
-            "net_seconds_per_frame": fam_s + perc.maps * fem_s}
+            "fem_fraction_of_real_time_20khz": perc.stride / fem_s / 20000, "net_seconds_per_frame": net_s}
+
+
+def load_reference(path: str | None):
+    """The BaseNet reference (`spikesci train --stage reference`), or None when no file is given/found."""
+    if not path or not Path(path).exists():
+        return None
+    from spikesci.models.basenet import BaseNet, BaseNetConfig
+
+    blob = torch.load(path, map_location="cpu", weights_only=True)
+    net = BaseNet(BaseNetConfig.from_dict(blob["config"]))
+    net.load_state_dict(blob["state"])
+    return net.eval()
+
+
+def reference_image(net, spikes: np.ndarray, centre: int) -> np.ndarray:
+    from spikesci.models.zoo import _mirror
+
+    idx = _mirror(centre - net.frames // 2 + np.arange(net.frames), len(spikes))
+    with torch.no_grad():
+        out = net(torch.from_numpy(np.asarray(spikes[idx]))[None].float())
+    return out[0, 0].clamp(0, 1).numpy()
 
 
 def smoothness(fems: dict, clips: list) -> dict:
@@ -122,99 +145,131 @@ def smoothness(fems: dict, clips: list) -> dict:
 
 
 def grid(rows: list, path: Path) -> None:
+    """One row per clip: (name, [(label, image or None)], ...); None cells stay blank."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = ("GT", "TFP", "TFI", "net")
-    fig, axes = plt.subplots(len(rows), 4, figsize=(12, 2.2 * len(rows) * 250 / 400 + 0.6 * len(rows)))
+    cols = max(len(cells) for _, cells in rows)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(3.2 * cols, 2.4 * len(rows)))
     axes = np.atleast_2d(axes)
-    for r, (name, images, scores) in enumerate(rows):
-        for c, label in enumerate(cols):
+    for r, (name, cells) in enumerate(rows):
+        for c in range(cols):
             ax = axes[r, c]
-            ax.imshow(images[c], cmap="gray", vmin=0, vmax=1)
             ax.set_xticks([]), ax.set_yticks([])
-            title = label if c == 0 else f"{label} {scores[c - 1]:.2f} dB"
-            ax.set_title(title if r else f"{title}", fontsize=8)
+            if c >= len(cells) or cells[c][1] is None:
+                ax.axis("off")
+                continue
+            label, img = cells[c]
+            ax.imshow(img, cmap="gray", vmin=0, vmax=1)
+            ax.set_title(label, fontsize=8)
             if c == 0:
                 ax.set_ylabel(name, fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def real_row(old, new) -> tuple[str, list] | None:
+    """The real UHSR recording with automatic exposure: TFP / old net / new net (no ground truth)."""
+    if not REAL.exists():
+        return None
+    from spikesci.io import read_spikes
+    from spikesci.reconstruct.exposure import apply_gain, auto_white_rate
+
+    spikes = np.asarray(read_spikes(REAL))
+    centre, white = len(spikes) // 2, auto_white_rate(spikes)
+    img_old = old.reconstruct(spikes, [centre])[0][0]
+    img_new = new.reconstruct(spikes, [centre])[0][0]
+    return (f"UHSR real (auto white {white:.3f})",
+            [("no ground truth", None), ("TFP", tfp(spikes, centre, white_rate=white)),
+             ("old net", apply_gain(img_old, 0.6, white)), ("new net", apply_gain(img_new, 0.6, white))])
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenes", type=int, default=4, help="held-out scenes per motion")
     ap.add_argument("--size", default="250x400", help="held-out scene size HxW")
-    ap.add_argument("--model", default="perception", help="shipped model name")
-    ap.add_argument("--fem", help="FEM weights file (instead of the shipped model; needs --fam)")
-    ap.add_argument("--fam", help="FAM weights file")
-    ap.add_argument("--ablation-fem", help="FEM trained without the Laplacian constraint (Table II)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads for the speed measurement")
+    ap.add_argument("--fem", help="release-3 FEM weights file (instead of the shipped model; needs --fam)")
+    ap.add_argument("--fam", help="release-3 FAM weights file")
+    ap.add_argument("--reference", default="bench_out/reference/basenet.pt",
+                    help="BaseNet reference weights (spikesci train --stage reference); skipped if absent")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the speed measurement")
     ap.add_argument("--out", default="bench_out/recon")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    perc = load_files(args.fem, args.fam) if args.fem else load_perception(args.model)
+    old = load_perception(DEFAULT_MODEL)
+    new = load_files(args.fem, args.fam, "perception-r3 (files)") if args.fem else load_reconstruction()
+    ref = load_reference(args.reference)
     h, w = (int(v) for v in args.size.lower().split("x"))
-    frames = 2 * (perc.lookback + perc.stride * (perc.maps // 2)) + 2 * perc.lookahead + 3
-
+    frames = 2 * max(old.lookback + old.stride * (old.maps // 2) + old.lookahead,
+                     new.lookback + new.stride * (new.maps // 2) + new.lookahead) + 3
     groups = {"slow": list(heldout_scenes("slow", args.scenes, h, w, frames)),
               "fast": list(heldout_scenes("fast", args.scenes, h, w, frames)),
               "spike-reds": list(reds_clips())}
+    methods = [m for m in METHODS if m != "reference" or ref is not None]
     results, per_clip, pictures = {}, [], []
     for group, clips in groups.items():
-        scores = {m: {"psnr": [], "ssim": []} for m in METHODS}
+        scores = {m: {"psnr": [], "ssim": []} for m in methods}
         for name, spikes, gt, centre in tqdm(clips, desc=group, file=sys.stderr):
             imgs = {"tfp": tfp(spikes, centre), "tfi": tfi(spikes, centre),
-                    "net": perc.reconstruct(spikes, [centre])[0][0],
-                    "net4": perc.reconstruct(spikes, [centre], phases=4)[0][0]}
+                    "net_r2": old.reconstruct(spikes, [centre])[0][0],
+                    "net": new.reconstruct(spikes, [centre])[0][0]}
+            if ref is not None:
+                imgs["reference"] = reference_image(ref, spikes, centre)
             row = {"group": group, "clip": name}
-            for m, img in imgs.items():
-                p, s = psnr(img, gt), ssim(img, gt)
+            for m in methods:
+                p, s = psnr(imgs[m], gt), ssim(imgs[m], gt)
                 scores[m]["psnr"].append(p)
                 scores[m]["ssim"].append(s)
                 row[m] = {"psnr": p, "ssim": s}
             per_clip.append(row)
-            if len([r for r in pictures if r[0].startswith(group)]) < (2 if group == "spike-reds" else 1):
-                pictures.append((name, [gt, imgs["tfp"], imgs["tfi"], imgs["net"]],
-                                 [row[m]["psnr"] for m in ("tfp", "tfi", "net")]))
+            if group == "spike-reds" and len(pictures) < 2:
+                pictures.append((name, [("ground truth", gt)] + [
+                    (f"{label} {row[m]['psnr']:.2f} dB", imgs[m])
+                    for m, label in (("tfp", "TFP"), ("net_r2", "old net"), ("net", "new net"))]))
         if clips:
             mean = {m: {k: float(np.mean(v)) for k, v in d.items()} for m, d in scores.items()}
             best = max(mean["tfp"]["psnr"], mean["tfi"]["psnr"])
             mean["net_gain_over_best_classic_db"] = mean["net"]["psnr"] - best
-            mean["net4_gain_over_best_classic_db"] = mean["net4"]["psnr"] - best
+            mean["net_gain_over_release2_db"] = mean["net"]["psnr"] - mean["net_r2"]["psnr"]
             results[group] = mean
-    report = {"model": perc.name, "checksum": perc.checksum, "size": [h, w], "scene_frames": frames,
-              "results": results, "clips": per_clip, "cost": cost(perc), "speed": speed(perc, args.threads)}
-    if args.ablation_fem:
-        from spikesci.models.zoo import Perception
-        from spikesci.train.loop import load_fem
-
-        plain = Perception(load_fem(args.ablation_fem), perc.fam, "no-constraint")
-        report["laplacian"] = smoothness({"with_constraint": perc, "without_constraint": plain},
-                                         groups["slow"] + groups["fast"] + groups["spike-reds"])
-    else:
-        report["laplacian"] = smoothness({"with_constraint": perc}, groups["slow"] + groups["fast"])
+    real = real_row(old, new)
+    if real:
+        pictures.append(real)
+    models = {"net_r2": old, "net": new}
+    report = {"models": {k: {"name": p.name, "checksum": p.fem_checksum} for k, p in models.items()},
+              "size": [h, w], "scene_frames": frames, "results": results, "clips": per_clip,
+              "cost": {k: cost(p) for k, p in models.items()},
+              "speed": {k: speed(p, args.threads) for k, p in models.items()},
+              "laplacian": smoothness(models, groups["slow"] + groups["fast"] + groups["spike-reds"])}
+    if ref is not None:
+        x = torch.zeros(1, ref.frames, 64, 64)
+        report["cost"]["reference"] = {"flops_per_pixel": flops_per_pixel(ref, x),
+                                       "params": sum(p.numel() for p in ref.parameters()),
+                                       "end_side": "none (the whole network runs on raw spikes)"}
     grid(pictures, out / "bench_recon.png")
     (out / "bench_recon.json").write_text(json.dumps(report, indent=2))
     print(json.dumps({k: v for k, v in report.items() if k != "clips"}, indent=2))
-    heads = "".join(f"{m.upper() + ' PSNR/SSIM':>18}" for m in METHODS)
-    print(f"\n{'data':<12}{heads}{'net gain':>10}{'net4 gain':>10}")
+    heads = "".join(f"{m.upper() + ' PSNR/SSIM':>20}" for m in methods)
+    print(f"\n{'data':<12}{heads}{'net-classic':>12}{'net-r2':>8}")
     for group, r in results.items():
-        cells = "".join(f"{r[m]['psnr']:>11.2f} / {r[m]['ssim']:.3f}" for m in METHODS)
-        print(f"{group:<12}{cells}{r['net_gain_over_best_classic_db']:>+9.2f}"
-              f"{r['net4_gain_over_best_classic_db']:>+10.2f}")
-    c, s = report["cost"], report["speed"]
-    print(f"FEM {c['fem_flops_per_pixel'] / 1e3:.2f} kFLOPs/px/map, {c['fem_params']} params; "
-          f"FAM {c['fam_flops_per_pixel'] / 1e3:.1f} kFLOPs/px, {c['fam_params']} params")
-    print(f"FEM {s['fem_spike_frames_per_second']:.0f} spike frames/s at 250x400 on {s['threads']} threads "
-          f"({100 * s['fem_fraction_of_real_time_20khz']:.1f}% of 20 kHz real time, "
-          f"load {s['load_average_1min']:.1f}); {s['fem_spike_frames_per_cpu_second']:.0f} per CPU-second;"
-          f" net {s['net_seconds_per_frame']:.2f} s/frame")
+        cells = "".join(f"{r[m]['psnr']:>13.2f} / {r[m]['ssim']:.3f}" for m in methods)
+        print(f"{group:<12}{cells}{r['net_gain_over_best_classic_db']:>+12.2f}"
+              f"{r['net_gain_over_release2_db']:>+8.2f}")
+    for k in models:
+        c, sp = report["cost"][k], report["speed"][k]
+        print(f"{k:<7} FEM {c['fem_flops_per_pixel'] / 1e3:.1f} kFLOPs/px/map, "
+              f"{c['feature_values_per_pixel']:g} values/px/map, {c['fem_params']} params; "
+              f"FAM {c['fam_flops_per_pixel'] / 1e3:.1f} kFLOPs/px, {c['fam_params']} params; "
+              f"FEM {sp['fem_spike_frames_per_cpu_second']:.0f} spike frames per CPU-second at 250x400; "
+              f"net {sp['net_seconds_per_frame']:.2f} s/frame")
+    if ref is not None:
+        c = report["cost"]["reference"]
+        print(f"reference {c['flops_per_pixel'] / 1e3:.1f} kFLOPs/px, {c['params']} params")
     for k, v in report["laplacian"].items():
         print(f"Laplacian {k}: L1 {v['l1']:.4f} L2 {v['l2']:.5f} (relative L1 {v['l1_relative']:.4f})")
     print(f"wrote {out / 'bench_recon.json'} and {out / 'bench_recon.png'}")

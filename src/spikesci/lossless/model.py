@@ -46,6 +46,7 @@ MODEL_IDS = ("simple", "ctx")
 MODEL_VERSIONS = (1, 2)  # 2: pixels that have not fired (or fired once) in a chunk get their own contexts
 _ONE = np.float32(1.0)  # float32 counts: exact to 2**24, then they saturate (the same way everywhere)
 _SATURATED = 2.0**24
+_KD_KNOWN = 1024  # see ChunkModel._kd_img
 
 
 def _geometric_edges(start: int, num: int, den: int) -> np.ndarray:
@@ -98,7 +99,7 @@ def _nb4(img: np.ndarray) -> np.ndarray:
 
 
 def _box3(img: np.ndarray) -> np.ndarray:
-    """3x3 box sum (zero outside the frame), separable, in uint16 (inputs here are at most 65)."""
+    """3x3 box sum (zero outside the frame), separable, in uint16 (the sums here stay below 2**14)."""
     r = img.astype(np.uint16)
     r[:, 1:] += img[:, :-1]
     r[:, :-1] += img[:, 1:]
@@ -220,9 +221,9 @@ class ChunkModel:
             self.t2 = np.zeros(2 * N_C2, dtype=np.float32)
             self._rel = np.full(n, (NREL - 1) * NQ, dtype=np.int32)  # rel * NQ
             self._side = np.full(n, 4, dtype=np.int32)  # sign(d3-d2)*3 + sign(d4-d3) + 4
-            # image-order copies for the 3x3 neighbourhood: known (0/1), last ISI where known (else 0)
-            self._known_img = np.zeros(n, dtype=np.uint8)
-            self._d1k_img = np.zeros(n, dtype=np.uint8)
+            # image-order copies for the 3x3 neighbourhood: 1024 * known + last ISI where known (else
+            # 0), so one box sum gives both how many neighbours are known and their ISIs' sum; last ISI
+            self._kd_img = np.zeros(n, dtype=np.uint16)
             self._d1_img = np.full(n, UNKNOWN, dtype=np.int32)
         self.v2 = spec.version >= 2
         if self.v2:  # not fired yet in this chunk: d1 = 0 (no ISI is 0) and tau counts frames from its start
@@ -242,9 +243,10 @@ class ChunkModel:
         if self.simple:
             return
         h, w, perm = self.h, self.w, self.layout.perm
-        k = _box3(self._known_img.reshape(h, w)).ravel().astype(np.int32)
-        total = _box3(self._d1k_img.reshape(h, w)).ravel()
-        unknown = self._known_img == 0
+        box = _box3(self._kd_img.reshape(h, w)).ravel()
+        k = (box >> np.uint16(10)).astype(np.int32)
+        total = box & np.uint16(_KD_KNOWN - 1)
+        unknown = self._kd_img < _KD_KNOWN
         if self.v2:
             q_abs = np.take(_Q_ABS, k * _ABS_WIDTH + total)
         k[unknown] = 10  # the table's row for "own ISI unknown"
@@ -316,6 +318,5 @@ class ChunkModel:
         self._side[fired] = s23 * np.int32(3) + np.take(_SIGN_LUT, word >> np.uint32(16))
         pix = np.take(self.layout.perm, fired)
         known = d1 != UNKNOWN
-        self._known_img[pix] = known
-        self._d1k_img[pix] = np.where(known, d1, 0)
+        self._kd_img[pix] = np.where(known, d1 + _KD_KNOWN, 0)
         self._d1_img[pix] = d1

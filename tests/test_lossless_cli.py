@@ -148,6 +148,8 @@ def test_many_files(tmp_path, dat):
     write_dat(tmp_path / "x.dat", spikes)
     r = _run(["pack", str(tmp_path / "x.dat"), str(tmp_path / "x.dat"), "-o", str(tmp_path / "o2")])
     assert r.returncode == 1 and b"both be written" in r.stderr
+    r = _run(["unpack", str(tmp_path / "arc"), "-o", str(tmp_path / "one.dat")])
+    assert r.returncode == 1 and b"output folder" in r.stderr and not (tmp_path / "one.dat").exists()
     r = _run(["pack", str(tmp_path / "nope.dat"), str(tmp_path / "x.dat"), "-o", str(tmp_path / "o3")])
     assert r.returncode == 1 and b"no such file" in r.stderr and b"Traceback" not in r.stderr
 

@@ -47,6 +47,10 @@ def _batch(kind: str, args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     if outdir.exists() and not outdir.is_dir():
         raise SpikeSciError(f"{outdir}: several inputs need an output folder, and this is a file")
+    if not outdir.exists() and outdir.suffix.lower() in (".dat", ".npz", ".spkz"):
+        raise SpikeSciError(
+            f"{outdir}: several inputs or a folder need an output folder, not a {outdir.suffix} file"
+        )
     if kind == "pack":
         jobs = batch.plan_pack(inputs, outdir, args.force)
         opts = dict(height=args.height, width=args.width, chunk_frames=args.chunk_frames, model=args.model)

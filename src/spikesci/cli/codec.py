@@ -269,8 +269,8 @@ def _stream_pictures(args, src: Path, out: Path, suffix: str, hd: dict, codec, p
     if suffix == ".png":
         target = frames[len(frames) // 2] if args.frame is None else args.frame
         want = frames[int(np.argmin(np.abs(np.asarray(frames) - target)))]
-        need = frames.index(want) + 1 + hd.get("gop", 1)  # maps decoded before that one is ready
-        with progress_bar(min(len(frames), need), "decode", "map", enabled=progress) as bar:
+        need = frames.index(want) + 1  # pictures made up to and including that one (each of them ticks)
+        with progress_bar(need, "decode", "map", enabled=progress) as bar:
             for f, img in pictures(bar, stop_at=want):
                 if f == want:
                     save_png(out, img)

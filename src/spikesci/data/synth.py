@@ -69,9 +69,13 @@ def _photo_names(cfg: SynthConfig) -> list[str]:
         return list_images("heldout")
     names = list_images("train")
     if cfg.extra_photos and cfg.split == "train":
-        folder = Path(cfg.extra_photos)
-        names += sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+        names += _folder_photos(cfg.extra_photos)
     return names
+
+
+@lru_cache(maxsize=4)
+def _folder_photos(folder: str) -> list[str]:
+    return sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
 
 
 _PHOTO_CACHE: dict[str, np.ndarray] = {}

@@ -190,6 +190,7 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     if cfg.model not in ("split", "basenet"):
         raise ValueError(f"model must be split or basenet, got {cfg.model!r}")
     net = (Recon3Net(FullResFEM(cfg.fem), UNetFAM(cfg.fam)) if cfg.model == "split" else BaseNet()).to(dev)
+    net = net.to(memory_format=torch.channels_last)  # full-resolution convolutions: faster channels-last
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)

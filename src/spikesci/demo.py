@@ -133,9 +133,9 @@ def general_codec_rows(ctx: DemoContext) -> list[Row]:
 
 def net_rows(ctx: DemoContext) -> list[Row]:
     """The shipped learned perception (FEM + FAM) on uncompressed features: the quality ceiling of CAAS."""
-    from spikesci.models.zoo import load_perception
+    from spikesci.models.zoo import load_reconstruction
 
-    perception = load_perception()
+    perception = load_reconstruction()  # what `reconstruct --method net` uses (release 3)
     (images, _), sec = _timed(perception.reconstruct, ctx.scene.spikes, frames=[ctx.centre])
     return [ctx.judged("raw .dat + net (FEM+FAM)", ctx.dat_path.stat().st_size, images[0], sec,
                        "learned, features not coded")]

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint bench clean training-data
+.PHONY: venv demo test lint bench clean training-data train-gpu
 
 venv: $(STAMP)
 
@@ -34,3 +34,9 @@ training-data: venv
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache
+
+# The prepared GPU run of perception release 3 (issue 14): ten minutes at most, resumable, on a CUDA machine.
+# Continues OUT's checkpoint if there is one; copy runs/gpu back and `--resume` on the CPU to go on.
+train-gpu: venv
+	$(BIN)/spikesci train --stage perception3 --device cuda --minutes 9 --steps 20000 --batch 32 \
+		--out runs/gpu --resume $(if $(wildcard training_data/photos),--extra-photos training_data/photos)

@@ -322,6 +322,9 @@ def run_cli(args) -> dict:
     if cfg.device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise SpikeSciError("--device cuda asked for, but this torch has no CUDA device")
-        cfg = replace(cfg, workers=max(cfg.workers, 4))  # a GPU needs more simulated data per second
+        import os
+
+        # a GPU eats simulated samples far faster than one worker makes them: use the machine's cores
+        cfg = replace(cfg, workers=max(cfg.workers, min(12, (os.cpu_count() or 2) - 2)))
     return train(args.out, cfg, resume=args.resume, minutes=args.minutes, clips=load_val_clips(args.val_dat),
                  progress=not args.no_progress)

@@ -98,9 +98,10 @@ def reconstruct_maps(sm, features: torch.Tensor, flows: list, header: dict, indi
 
 
 def iter_images(path: str | Path, model: str | None = None, flows: str = "codec",
-                precision: str = "float32") -> Iterator[tuple[int, np.ndarray]]:
+                precision: str = "float32", only: set[int] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (spike frame, image) map by map while decoding GOP by GOP: memory stays bounded by a few GOPs
-    however long the stream is."""
+    however long the stream is. `only`: the map indices wanted (the others are decoded, since later maps
+    are predicted from them, but no picture is made); decoding stops after the last one."""
     from spikesci.io.container import ContainerReader
     from spikesci.sci import KIND, MAGIC, VERSION, _model_for, iter_decode, read_header
 
@@ -118,9 +119,12 @@ def iter_images(path: str | Path, model: str | None = None, flows: str = "codec"
         pair.update({start + k: (fl[k] if flows == "codec" else None) for k in range(fl.shape[0])})
         done = start + x_hat.shape[0]
         while nxt < total and (nxt + half < done or done == total):
-            image = _image(sm, feats.__getitem__, pair.get, nxt, total, h, w, precision)
-            yield hd["map_frames"][nxt], image
+            if only is None or nxt in only:
+                image = _image(sm, feats.__getitem__, pair.get, nxt, total, h, w, precision)
+                yield hd["map_frames"][nxt], image
             nxt += 1
+            if only is not None and nxt > max(only, default=-1):
+                return
             for k in [k for k in feats if k < nxt - 2 * half]:  # windows reach back `half` maps (margin x2)
                 feats.pop(k)
                 pair.pop(k, None)

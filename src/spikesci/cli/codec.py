@@ -257,24 +257,20 @@ def _stream_pictures(args, src: Path, out: Path, suffix: str, hd: dict, codec, p
         raise SpikeSciError(f"{src}: the stream holds no feature maps")
     exposure: list = []
 
-    def pictures(bar, stop_at=None):
-        for f, img in iter_images(src, codec, args.flows, precision=args.precision):
+    def pictures(bar, only=None):
+        for f, img in iter_images(src, codec, args.flows, precision=args.precision, only=only):
             if not exposure:
                 exposure.extend(_white_rate(args, hd, img))
             bar.update(1)
             yield f, apply_gain(img, DEFAULT_WHITE_RATE, exposure[0])
-            if f == stop_at:
-                return
 
     if suffix == ".png":
         target = frames[len(frames) // 2] if args.frame is None else args.frame
-        want = frames[int(np.argmin(np.abs(np.asarray(frames) - target)))]
-        need = frames.index(want) + 1  # pictures made up to and including that one (each of them ticks)
-        with progress_bar(need, "decode", "map", enabled=progress) as bar:
-            for f, img in pictures(bar, stop_at=want):
-                if f == want:
-                    save_png(out, img)
-                    summary["frames"].append(int(f))
+        k = int(np.argmin(np.abs(np.asarray(frames) - target)))
+        with progress_bar(1, "decode", "map", enabled=progress) as bar:
+            for f, img in pictures(bar, only={k}):  # maps before it are decoded, no picture made for them
+                save_png(out, img)
+                summary["frames"].append(int(f))
     elif suffix:
         tmp = out.with_name(out.stem + ".part" + out.suffix)
         try:

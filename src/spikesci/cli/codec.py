@@ -75,12 +75,13 @@ def register(commands, bench) -> None:
                    help="reconstruct: codec .pt file (default: the one named in the stream); classify: the "
                    "head, s-digits (default), s-animals, s-natural or a .pt checkpoint")
     d.add_argument("--codec", default=None, help="codec .pt file or shipped name (default: the stream's)")
-    d.add_argument("--flows", choices=("codec", "fam"), default="codec",
-                   help="motion for the FAM: decoded FMVR-refined vectors (codec) or the FAM's own estimate")
-    d.add_argument("--precision", choices=("float32", "float64"), default="float32",
-                   help="arithmetic of the network that makes the pictures: float32 (default) runs it on one "
-                   "thread so pictures are identical whatever the thread count; float64 also makes them "
-                   "identical across CPU kinds, about 6x slower")
+    d.add_argument("--flows", choices=("codec", "fam"), default=None,
+                   help="reconstruct: motion for the FAM, decoded FMVR-refined vectors (codec, default) or "
+                   "the FAM's own estimate (fam)")
+    d.add_argument("--precision", choices=("float32", "float64"), default=None,
+                   help="reconstruct: arithmetic of the network that makes the pictures: float32 (default) "
+                   "runs it on one thread so pictures are identical whatever the thread count; float64 also "
+                   "makes them identical across CPU kinds, about 6x slower")
     d.add_argument("--white-rate", type=white_rate_arg, default="auto",
                    help="reconstruct: spikes per frame at full white in (0, 1], or 'auto' (default): the "
                    "exposure the encoder measured on the clip (recorded in the stream)")
@@ -167,8 +168,12 @@ def _check_decode(args: argparse.Namespace) -> tuple[Path, Path | None, str, dic
             raise SpikeSciError(f"{out}: task 'classify' makes no pictures: write OUT.npz or a folder")
         if args.frame is not None:
             raise SpikeSciError("--frame applies to --task reconstruct only")
-        if args.white_rate != "auto":
-            raise SpikeSciError("--white-rate applies to --task reconstruct only")
+        for flag, value in (("--white-rate", None if args.white_rate == "auto" else args.white_rate),
+                            ("--flows", args.flows), ("--precision", args.precision)):
+            if value is not None:
+                raise SpikeSciError(f"{flag} applies to --task reconstruct only")
+    args.flows = args.flows or "codec"
+    args.precision = args.precision or "float32"
     if args.frame is not None and suffix != ".png":
         raise SpikeSciError("--frame picks the picture of OUT.png; the other outputs hold every map")
     hd, _ = stream_header(src)

@@ -14,7 +14,7 @@ from spikesci.cli.common import (
     print_json,
     rate_arg,
 )
-from spikesci.errors import SpikeFileError
+from spikesci.errors import SpikeFileError, SpikeSciError
 
 CHUNK = 256  # spike frames counted at once: bounds memory on long clips
 
@@ -26,8 +26,9 @@ def register(commands, bench) -> None:
                             ".npz), of a lossless archive (.spkz), or the header of a feature stream (.sci).")
     p.add_argument("file", help="spike file (.dat or .npz), archive (.spkz) or feature stream (.sci)")
     add_size_args(p)
-    p.add_argument("--white-rate", type=rate_arg, default=DEFAULT_WHITE_RATE,
-                   help="spikes per frame at full white, in (0, 1], to express the rate as luminance (0.6)")
+    p.add_argument("--white-rate", type=rate_arg, default=None,
+                   help=".dat/.npz: spikes per frame at full white, in (0, 1], to express the rate as "
+                   f"luminance ({DEFAULT_WHITE_RATE})")
     p.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     p.set_defaults(func=run_info)
 
@@ -99,6 +100,9 @@ def stream_file_info(path: str | Path) -> dict:
 def run_info(args: argparse.Namespace) -> int:
     check_input(args.file)
     if Path(args.file).suffix.lower() in (".spkz", ".sci"):
+        if args.white_rate is not None:
+            raise SpikeSciError(f"--white-rate applies to spike files (.dat/.npz), not "
+                                f"{Path(args.file).name}")
         info = stream_file_info(args.file)
         if args.json:
             print_json(info)
@@ -109,7 +113,8 @@ def run_info(args: argparse.Namespace) -> int:
                     print(f"  {key:<22}{value:.4f}" if isinstance(value, float) else f"  {key:<22}{value}")
         return 0
     check_size(args.height, args.width)
-    info = spike_file_info(args.file, args.height, args.width, args.white_rate)
+    white = DEFAULT_WHITE_RATE if args.white_rate is None else args.white_rate
+    info = spike_file_info(args.file, args.height, args.width, white)
     if args.json:
         print_json(info)
         return 0

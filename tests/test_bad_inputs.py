@@ -103,6 +103,10 @@ CASES = [
     ("encode {d}/small.npz -o {d}/e.sci --gop 0", ["--gop"]),
     ("reconstruct {d}/small.npz -o {d}/r.png --method tfi --window 9", ["--window"]),
     ("decode {d}/good.sci --task segment", ["segment"]),
+    ("decode {d}/good.sci --task classify --flows fam", ["--flows"]),
+    ("decode {d}/good.sci --task classify --precision float64", ["--precision"]),
+    ("decode {d}/good.sci --task classify --white-rate 0.5", ["--white-rate"]),
+    ("info {d}/good.sci --white-rate 0.5", ["--white-rate"]),
     ("demo --out {d}/demo_out --frames 0", ["--frames"]),
     # argparse's own errors are one line too
     ("reconstruct {d}/small.npz", ["--output"]),

@@ -112,7 +112,9 @@ def _unpack(args: argparse.Namespace) -> int:
         raise SpikeSciError("unpack reads an archive file (it needs its index): give IN.spkz, not '-'")
     frames = parse_range(args.frames)
     if args.output == STDIO:
-        stats = archive.unpack(src, sys.stdout.buffer, frames=frames, workers=args.workers)
+        stats = archive.unpack(
+            src, sys.stdout.buffer, frames=frames, progress=not args.json, workers=args.workers
+        )
         out, report = "-", sys.stderr  # standard output carries the frames
     else:
         out = check_output(args.output, args.force, inputs=(src,))

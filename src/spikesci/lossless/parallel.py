@@ -6,11 +6,9 @@ memory. Workers are forked processes (numpy and the range coder hold the GIL too
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 
 from spikesci.errors import ConfigError
 
@@ -40,6 +38,9 @@ def ordered_map(fn: Callable, items: Iterable, workers: int, total: int | None) 
     """fn(item) for each item, in order; in `workers` processes when there may be more than one item
     (`total` None: not known, e.g. a pipe)."""
     few = total is not None and total <= 1
+    if workers > 1 and not few:  # imported only here: a one-core decode starts ~30 ms sooner without them
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
     if workers <= 1 or few or "fork" not in multiprocessing.get_all_start_methods():
         for item in items:
             yield fn(item)

@@ -113,18 +113,16 @@ def build_parser(argv: list[str] | None = None, everything: bool = False) -> arg
     elif wanted:
         modules.add(COMMANDS[wanted][0])
     loaded = {name: mod for name in sorted(modules) if (mod := _import(name)) is not None}
-    placeholders: dict[str, argparse.ArgumentParser] = {}
     bench = None
-    for name, (module, text) in COMMANDS.items():
+    for name, (module, text) in COMMANDS.items():  # in --help order; a loaded module adds its own below
         if name == "bench":
             bench_parser = commands.add_parser("bench", help=text)
             bench = bench_parser.add_subparsers(dest="bench", metavar="BENCH")
             bench_parser.set_defaults(func=lambda args, p=bench_parser: p.print_help() or 2)
-        elif module not in loaded:
+        elif module not in loaded:  # a placeholder: its help is shown only when no command is named
             if text is None:
-                text = _own_helps(module).get(name, "")
-            placeholders[name] = commands.add_parser(name, help=text)
-    # placeholders hold the order of --help; a loaded module replaces its own commands' entries
+                text = _own_helps(module).get(name, "") if wanted is None else ""
+            commands.add_parser(name, help=text)
     bench_group = bench if wanted == "bench" or everything else _Skip()
     for name in sorted(loaded, key=lambda n: COMMAND_MODULES.index(n) if n in COMMAND_MODULES else 99):
         group = commands if (wanted != "bench" or everything) else _Skip()

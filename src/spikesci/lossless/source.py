@@ -30,14 +30,13 @@ def _from_bytes(raw: np.ndarray, height: int, width: int) -> Chunk:
 
 
 class Source:
-    """Frames to pack: `kind` (".dat", ".npz", "array", "stream"), size, `frames` (None: unknown yet),
-    `nbytes` (input bytes, for progress), `label` (of a `.npz`)."""
+    """Frames to pack: `kind` (".dat", ".npz", "array", "stream"), size, `frames` (None: unknown until
+    a pipe ends), `label` (of a `.npz`)."""
 
     kind = "array"
     label = None
     frames: int | None = 0
     height = width = 0
-    nbytes = 0
 
     def chunks(self, chunk_frames: int) -> Iterator[Chunk]:
         raise NotImplementedError
@@ -48,7 +47,6 @@ class ArraySource(Source):
         self.spikes = check_spikes(spikes)
         self.kind, self.label = kind, label
         self.frames, self.height, self.width = self.spikes.shape
-        self.nbytes = self.frames * dat_frame_bytes(self.height, self.width) if self.spikes.size else 0
 
     def chunks(self, chunk_frames: int) -> Iterator[Chunk]:
         for start in range(0, self.frames, chunk_frames):
@@ -62,7 +60,6 @@ class DatSource(Source):
         self.path, self.height, self.width = path, height, width
         self.frames = dat_num_frames(path, height, width)
         self.fb = dat_frame_bytes(height, width)
-        self.nbytes = self.frames * self.fb
 
     def chunks(self, chunk_frames: int) -> Iterator[Chunk]:
         if not self.frames:
@@ -100,7 +97,6 @@ class StreamSource(Source):
             if whole:
                 raw = np.frombuffer(blob, dtype=np.uint8, count=whole * self.fb).reshape(whole, self.fb)
                 total += whole
-                self.nbytes = total * self.fb
                 yield _from_bytes(raw, self.height, self.width)
             if len(blob) % self.fb:
                 raise SpikeFileError(

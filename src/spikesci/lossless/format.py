@@ -101,6 +101,13 @@ class Archive:
     def __init__(self, path):
         self.path = Path(path)
         self.reader = ContainerReader(path, MAGIC, READ_VERSIONS, kind="spike archive (.spkz)")
+        try:
+            self._read_header()
+        except BaseException:
+            self.reader.close()  # a refused archive must not leak its handle
+            raise
+
+    def _read_header(self) -> None:
         h = self.reader.header
         name = self.path.name
         try:

@@ -104,3 +104,24 @@ def test_perception_on_full_resolution_models_refuses_phases():
 def test_basenet_reads_the_centre_frames():
     net = BaseNet()
     assert net(torch.zeros(1, 81, 8, 8)).shape == (1, 1, 8, 8)
+
+
+def test_shipped_release3_beats_tfp_on_a_small_held_out_clip():
+    from dataclasses import replace
+
+    from spikesci.data.synth import make_sample
+    from spikesci.metrics import psnr
+    from spikesci.models import zoo
+    from spikesci.reconstruct import tfp
+
+    assert zoo.RECONSTRUCT_MODEL in zoo.read_manifest()["models"]
+    perc = zoo.load_reconstruction()
+    assert perc.name == zoo.RECONSTRUCT_MODEL and perc.scale == 1
+    cfg = replace(SynthConfig(size=48, split="validation"), speeds=((1.0, 0.02, 0.2),), dark=0.0, objects=0.0)
+    gains = []
+    for i in range(3):
+        s = make_sample(cfg, i)
+        centre = len(s.spikes) // 2
+        net = perc.reconstruct(s.spikes, [centre])[0][0]
+        gains.append(psnr(net, s.target) - psnr(tfp(s.spikes, centre), s.target))
+    assert np.mean(gains) > 2.0

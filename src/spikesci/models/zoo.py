@@ -194,29 +194,30 @@ def _pad_even(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x.float(), (0, pw, 0, ph), mode="replicate") if ph or pw else x
 
 
+def _kinds() -> dict:
+    """Weight-file kinds of release 3 -> (module class, config class); other files are release 1/2."""
+    from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
+    from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
+
+    return {"fem-fullres": (FullResFEM, FullResFEMConfig), "fam-unet": (UNetFAM, UNetFAMConfig)}
+
+
+def _from_blob(blob: dict, default: tuple) -> torch.nn.Module:
+    module, config = _kinds().get(blob.get("kind"), default)
+    net = module(config.from_dict(blob["config"]))
+    net.load_state_dict(blob["state"])
+    return net
+
+
 def fam_from_blob(blob: dict) -> torch.nn.Module:
     """A FAM of the kind and size its weights file records, with its weights (stage-2 and stage-3 files
     alike; release 3 files say kind "fam-unet")."""
-    if blob.get("kind") == "fam-unet":
-        from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
-
-        fam = UNetFAM(UNetFAMConfig.from_dict(blob["config"]))
-    else:
-        fam = FAM(FAMConfig.from_dict(blob["config"]))
-    fam.load_state_dict(blob["state"])
-    return fam
+    return _from_blob(blob, (FAM, FAMConfig))
 
 
 def fem_from_blob(blob: dict) -> torch.nn.Module:
     """The FEM a weights file records: the half-resolution release 1/2 FEM, or release 3 ("fem-fullres")."""
-    if blob.get("kind") == "fem-fullres":
-        from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
-
-        fem = FullResFEM(FullResFEMConfig.from_dict(blob["config"]))
-    else:
-        fem = FEM(FEMConfig.from_dict(blob["config"]))
-    fem.load_state_dict(blob["state"])
-    return fem
+    return _from_blob(blob, (FEM, FEMConfig))
 
 
 def build_perception(fem_blob: dict, fam_blob: dict, name: str = "custom", checksum: str = "",

@@ -13,7 +13,15 @@ from spikesci.models.basenet import BaseNet
 from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
 from spikesci.models.zoo import Perception
-from spikesci.train.recon3 import Recon3Config, Recon3Net, ReuseBuffer, dihedral, frames_needed, run_cli
+from spikesci.train.recon3 import (
+    Recon3Config,
+    Recon3Net,
+    ReuseBuffer,
+    compact_checkpoint,
+    dihedral,
+    frames_needed,
+    run_cli,
+)
 
 
 def test_fem_keeps_full_resolution_and_few_values_per_pixel():
@@ -90,6 +98,12 @@ def test_training_command_writes_weights_and_resumes(tmp_path, monkeypatch):
     assert s["steps"] == 3 and s["steps_this_run"] == 1
     blob = torch.load(tmp_path / "fam.pt", weights_only=True)
     assert blob["kind"] == "fam-unet"
+    # the small checkpoint kept in the repository continues a run without the optimizer state
+    other = tmp_path / "next"
+    other.mkdir()
+    assert compact_checkpoint(tmp_path / "ckpt.pt", other / "ckpt.pt")["step"] == 3
+    s = run_cli(_args(other, steps=4, resume=True))
+    assert s["steps"] == 4 and s["steps_this_run"] == 1
 
 
 def test_perception_on_full_resolution_models_refuses_phases():

@@ -328,3 +328,14 @@ def run_cli(args) -> dict:
         cfg = replace(cfg, workers=max(cfg.workers, min(12, (os.cpu_count() or 2) - 2)))
     return train(args.out, cfg, resume=args.resume, minutes=args.minutes, clips=load_val_clips(args.val_dat),
                  progress=not args.no_progress)
+
+
+def compact_checkpoint(src: str | Path, dest: str | Path) -> dict:
+    """A small copy of a run's checkpoint to keep in the repository: weights and EMA (float32), step,
+    samples consumed and time, without the optimizer state (Adam rebuilds its moments within a few hundred
+    steps; at the low learning rate of a continued run that costs nothing measurable). Continue with
+    `cp DEST OUT/ckpt.pt && spikesci train --stage perception3 --resume --out OUT --steps N`."""
+    blob = torch.load(src, map_location="cpu", weights_only=False)
+    small = {k: blob[k] for k in ("net", "ema", "step", "consumed", "elapsed", "config")}
+    torch.save(small, dest)
+    return {k: small[k] for k in ("step", "consumed", "elapsed")}

@@ -52,8 +52,8 @@ def register(commands, bench) -> None:
                    "percentile of the clip's firing rate maps to white, so dim recordings are not black; "
                    "0.6 is the spike-REDS protocol")
     p.add_argument("--phases", type=int, choices=(1, 4), default=1,
-                   help="net only: 4 averages the four 2x2 block-grid placements of the FEM (sharper, about "
-                   "+0.4 dB on spike-REDS, 4x slower); 1 = one pass (default)")
+                   help="net with a half-resolution FEM (release 2) only: 4 averages the four 2x2 block-grid "
+                   "placements; the shipped release-3 net works at full resolution and refuses 4")
     add_size_args(p)
     add_force_arg(p)
     p.add_argument("--json", action="store_true", help="print a JSON summary (frames, white_rate, ...)")

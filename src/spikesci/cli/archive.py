@@ -11,7 +11,14 @@ import json
 import sys
 from pathlib import Path
 
-from spikesci.cli.common import add_force_arg, add_size_args, check_output, parse_range, print_json
+from spikesci.cli.common import (
+    add_force_arg,
+    add_size_args,
+    check_output,
+    check_suffix,
+    parse_range,
+    print_json,
+)
 from spikesci.errors import SpikeSciError
 
 STDIO = "-"
@@ -72,6 +79,23 @@ def _batch(kind: str, args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _npz_frames(path: str) -> int | None:
+    """Frames of a `.npz` clip read off its array header (nothing decompressed); None if it cannot tell
+    (the archive then reports what is wrong with the file)."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with zipfile.ZipFile(path) as z, z.open("spk.npy") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape = read(f)[0]
+        return int(shape[0]) if shape else None
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return None
+
+
 def _pack(args: argparse.Namespace) -> int:
     if _is_batch(args.inputs, args.output):
         return _batch("pack", args)
@@ -88,6 +112,9 @@ def _pack(args: argparse.Namespace) -> int:
     if args.output == STDIO:
         raise SpikeSciError("pack writes an archive file: give -o OUT.spkz (a pipe is for unpack -o -)")
     src = args.inputs[0]
+    check_suffix(args.output, (".spkz",), "pack writes")
+    if src != STDIO and Path(src).suffix.lower() == ".npz" and _npz_frames(src) == 0:
+        raise SpikeSciError(f"{src}: holds no frames (an empty spike clip): nothing to archive")
     if src == STDIO:
         out = check_output(args.output, args.force)
         stats = archive.pack(sys.stdin.buffer, out, **options)

@@ -106,6 +106,16 @@ def test_training_command_writes_weights_and_resumes(tmp_path, monkeypatch):
     assert s["steps"] == 4 and s["steps_this_run"] == 1
 
 
+def test_reference_stage_trains_the_basenet(tmp_path, monkeypatch):
+    import spikesci.train.recon3 as r3
+
+    small = Recon3Config(val_samples=2, workers=0, ckpt_every=1, val_every=100, data=SynthConfig(size=16))
+    monkeypatch.setattr(r3, "Recon3Config", lambda **kw: Recon3Config(**{**small.__dict__, **kw}))
+    s = run_cli(_args(tmp_path, stage="reference", steps=1))
+    blob = torch.load(tmp_path / "basenet.pt", weights_only=True)
+    assert s["steps"] == 1 and blob["kind"] == "basenet" and not (tmp_path / "fem.pt").exists()
+
+
 def test_perception_on_full_resolution_models_refuses_phases():
     perc = Perception(FullResFEM(), UNetFAM(), "r3")
     spikes = (np.random.default_rng(0).random((90, 20, 24)) < 0.3).astype(np.uint8)

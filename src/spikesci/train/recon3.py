@@ -198,8 +198,14 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     step, consumed, elapsed = 0, 0, 0.0
     ckpt = out / "ckpt.pt"
     if resume and ckpt.exists():
-        blob = torch.load(ckpt, map_location=dev, weights_only=False)
-        net.load_state_dict(blob["net"])
+        try:
+            blob = torch.load(ckpt, map_location=dev, weights_only=False)
+            net.load_state_dict(blob["net"])
+        except Exception as exc:  # a damaged or foreign file: say which, not how unpickling failed
+            from spikesci.errors import SpikeSciError
+
+            what = type(exc).__name__
+            raise SpikeSciError(f"{ckpt}: not a readable perception3 checkpoint ({what})") from exc
         ema.load_state_dict(blob["ema"])
         if "opt" in blob:
             opt.load_state_dict(blob["opt"])
@@ -300,6 +306,9 @@ def load_val_clips(paths: list[str] | None) -> list:
             raise SpikeSciError(f"{dat}: --val-dat needs the clip and its ground truth {png.name}")
         gt = read_grey(png).astype(np.float32)
         spikes = np.asarray(read_dat(dat, gt.shape[0], gt.shape[1]))
+        need = frames_needed(FullResFEMConfig(), UNetFAMConfig())
+        if len(spikes) < need:
+            raise SpikeSciError(f"{dat}: --val-dat needs at least {need} frames, found {len(spikes)}")
         clips.append((dat.stem, spikes, gt, len(spikes) // 2))
     return clips
 

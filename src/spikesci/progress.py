@@ -46,7 +46,8 @@ def progress_bar(total: int | None, what: str, unit: str = "map", enabled: bool 
 @contextmanager
 def map_ticks(codec, motion: str, tick: Callable[[int], object]) -> Iterator[None]:
     """Call `tick(1)` after every map `codec.compress` codes (first map: intra; the others: predicted)."""
-    steps = [(codec.intra, "compress"), (codec, "_rdo_predicted" if motion == "rdo" else "_predicted")]
+    steps = [(getattr(codec, "intra", None), "compress"),
+             (codec, "_rdo_predicted" if motion == "rdo" else "_predicted")]
     wrapped = []
     for owner, name in steps:
         original = getattr(owner, name, None)

@@ -87,10 +87,18 @@ def load_model(model: str | None = None) -> SciModel:
     return _load_model(name)
 
 
+CONVENTIONAL = ("x265",)  # codecs of the release-3 features through a conventional video codec
+
+
 @lru_cache(maxsize=4)
 def _load_model(name: str) -> SciModel:
-    from spikesci.models.zoo import WEIGHTS_DIR, load_perception, sha256_file
+    from spikesci.models.zoo import WEIGHTS_DIR, load_perception, load_reconstruction, sha256_file
 
+    if name in CONVENTIONAL:  # CAAS via x265: the release-3 FEM's maps, its own FAM in the cloud
+        from spikesci.models.codec.conventional import ConventionalFeatureCodec
+
+        perception = load_reconstruction()
+        return SciModel(name, ConventionalFeatureCodec(perception.channels), perception, perception.fam)
     path = Path(name)
     if path.suffix == ".pt" and path.exists():
         codec = FeatureCodec.load(path)
@@ -211,6 +219,8 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
             feats, _ = per.extract(spikes, frames[a:a + gop])
             payload, _ = sm.codec.compress(feats, qi, flows=False, motion=motion)  # FMVR is cloud-side
             writer.write_chunk(payload)
+            if not hasattr(sm.codec, "intra"):  # a conventional codec: no per-map hooks for map_ticks
+                bar.update(feats.shape[0])
     seconds = time.time() - t0
     size = path.stat().st_size
     return {"path": str(path), "bytes": size, "bpp": 8.0 * size / (h * w * t_len), "seconds": seconds,

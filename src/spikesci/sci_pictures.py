@@ -51,11 +51,13 @@ def fam_in(sm, precision: str) -> tuple[torch.nn.Module, torch.dtype]:
     return fam, torch.float64
 
 
-def _window_flows(sm, feature, flow, idx: np.ndarray, precision: str) -> torch.Tensor:
+def _window_flows(sm, feature, flow, idx: np.ndarray, precision: str) -> torch.Tensor | None:
     """Flows between consecutive maps of a (possibly mirrored) window: decoded ones where the pair was coded
     as (k, k+1) in one GOP, the FAM's own estimate elsewhere (GOP boundaries, mirrored ends, flows="fam").
     `feature(i)` and `flow(a)` (None when not coded) give decoded maps and the flow of pair (a, a+1)."""
     fam, dtype = fam_in(sm, precision)
+    if not hasattr(fam, "flow"):  # a FAM that aligns maps itself (release 3): no flows
+        return None
     out = []
     for a, b in zip(idx[:-1], idx[1:]):
         coded = flow(a) if b == a + 1 else None
@@ -74,7 +76,8 @@ def _image(sm, feature, flow, i: int, n: int, h: int, w: int, precision: str = "
     maps = sm.perception.maps
     idx = _mirror(i + np.arange(maps) - maps // 2, n)
     win = torch.stack([feature(j) for j in idx]).to(dtype)[None]
-    fl = _window_flows(sm, feature, flow, idx, precision)[None]
+    fl = _window_flows(sm, feature, flow, idx, precision)
+    fl = None if fl is None else fl[None]
     with torch.no_grad(), one_thread():
         img = fam(win, fl)
     return img[0, 0, :h, :w].clamp(0, 1).numpy().astype(np.float32)

@@ -146,6 +146,7 @@ class X265(PyAVCodec):
     supports_lossless = True
     speeds = {"fast": "fast", "medium": "medium", "strong": "slower"}
     encoder, decoders, pix_fmt = "libx265", ("hevc",), "gray"
+    min_size = (64, 64)  # x265 4.x corrupts the heap on frames narrower than 64 (measured at 36x44)
 
     def coded_size(self, height, width, quality):
         h, w = super().coded_size(height, width, quality)

@@ -1,0 +1,219 @@
+"""CAAS through a conventional codec (the paper's "CAAS via VTM", Table V): feature maps coded by x265.
+
+Why: the release-3 FEM sends 2 values per pixel per map, and they are nearly one image (the main KLT
+component holds ~99 % of the energy), so an HEVC encoder (x265 via PyAV; in hardware on many cameras) codes
+them far more cheaply than the learned codec does today. Per group of maps (one `.sci` chunk):
+
+1. a KLT of the GOP's channels (basis and means sent as float32 side information);
+2. each component quantised to 8 bits over its own range (0.01-99.99 percentiles, sent as float32);
+3. each component's planes coded as a grey video by x265, the main one at CRF `crf`, the residual ones at
+   `crf + offset`, or not sent (`offset` None) at the lowest qualities.
+
+Decoding is HEVC (bit-exact by the standard) followed by float64 arithmetic in a fixed order (no BLAS),
+so the decoded maps are the same on every machine and thread count.
+
+Chunk payload (little-endian): tag b"XKLT", version u8, quality u8, maps u16, channels u16, h u16, w u16;
+means C x f32, basis C*C x f32 (column k = component k), per component lo f32, hi f32, crf u8 (255: not
+sent), and for each sent component: coded h u16, coded w u16, extradata (u32 length + bytes), packets (u32
+count, then u32 length + bytes each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
+
+TAG = b"XKLT"
+FORMAT_VERSION = 1
+NOT_SENT = 255
+MAX_GOP = 255
+# quality index (0..4 = `.sci` quality 1..5) -> (CRF of the main component, residual CRF offset or None)
+QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = ((37, None), (32, 12), (27, 12), (22, 6), (17, 6))
+_HEAD = struct.Struct("<4sBBHHHH")
+_COMP = struct.Struct("<ffB")
+_U32 = struct.Struct("<I")
+_SIZE = struct.Struct("<HH")
+
+
+@dataclass(frozen=True)
+class ConventionalConfig:
+    """What a stream needs to agree on: channels per map and the video codec."""
+
+    channels: int = 2
+    video: str = "x265"
+
+
+def klt(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, C, h, w) -> (basis (C, C) float32, columns by decreasing energy, sign fixed; means (C,) float32)."""
+    c = feats.shape[1]
+    x = feats.transpose(1, 0, 2, 3).reshape(c, -1).astype(np.float64)
+    mean = x.mean(axis=1)
+    _, vecs = np.linalg.eigh(np.cov(x - mean[:, None]) if x.shape[1] > 1 else np.eye(c))
+    basis = vecs[:, ::-1].copy()
+    basis *= np.where(basis.sum(axis=0) < 0, -1.0, 1.0)  # a fixed sign: the first component grows with light
+    return basis.astype(np.float32), mean.astype(np.float32)
+
+
+def _project(feats: np.ndarray, basis: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Components (C, N, h, w) = basis^T (x - mean), with the float32 side information as sent."""
+    x = feats.astype(np.float64) - mean.astype(np.float64)[None, :, None, None]
+    b = basis.astype(np.float64)
+    return np.stack([sum(b[j, k] * x[:, j] for j in range(x.shape[1])) for k in range(b.shape[1])])
+
+
+def _unproject(comps: np.ndarray, basis: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Maps (N, C, h, w) float64 = mean + basis @ components, summed in a fixed order (same bits anywhere)."""
+    b, m = basis.astype(np.float64), mean.astype(np.float64)
+    out = []
+    for j in range(b.shape[0]):
+        acc = np.full(comps.shape[1:], m[j])
+        for k in range(b.shape[1]):
+            acc = acc + b[j, k] * comps[k]
+        out.append(acc)
+    return np.stack(out, axis=1)
+
+
+def _range(comp: np.ndarray) -> tuple[float, float]:
+    lo, hi = np.percentile(comp, [0.01, 99.99])
+    lo, hi = float(np.float32(lo)), float(np.float32(hi))
+    return lo, max(hi, float(np.float32(lo + 1e-6)))
+
+
+def _quantise(comp: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return np.clip(np.round((comp - lo) / (hi - lo) * 255.0), 0, 255).astype(np.uint8)
+
+
+def _dequantise(q: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    return lo + q.astype(np.float64) / 255.0 * (hi - lo)
+
+
+class _Reader:
+    """Bounds-checked reads from a chunk payload: a damaged chunk is one ContainerError, never a traceback."""
+
+    def __init__(self, payload: bytes):
+        self.buf, self.pos = memoryview(payload), 0
+
+    def take(self, n: int) -> bytes:
+        if n < 0 or self.pos + n > len(self.buf):
+            raise ContainerError("feature stream chunk is truncated or damaged (x265 payload)")
+        out = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        return out
+
+    def unpack(self, st: struct.Struct) -> tuple:
+        return st.unpack(self.take(st.size))
+
+
+class ConventionalFeatureCodec:
+    """The `.sci` codec "x265": same contract as FeatureCodec (compress / decompress / config / sha256)."""
+
+    def __init__(self, channels: int = 2, preset: str | None = None):
+        from spikesci.baselines.pyav import X265
+
+        self.config = ConventionalConfig(channels=channels)
+        self.video = X265(preset)
+        desc = f"spikesci conventional feature codec: KLT + 8-bit planes + x265, v{FORMAT_VERSION}, C={channels}"
+        self.sha256 = hashlib.sha256(desc.encode()).hexdigest()
+        self.meta: dict = {}
+
+    def eval(self) -> ConventionalFeatureCodec:
+        return self
+
+    def require(self) -> None:
+        reason = self.video.availability()
+        if reason is not None:
+            raise SpikeSciError(f"the x265 feature codec cannot run here: {reason}")
+
+    @staticmethod
+    def settings(quality: int) -> tuple[int, int | None]:
+        if not 0 <= quality < len(QUALITY_SETTINGS):
+            raise SpikeSciError(f"x265 feature codec quality index must be 0..{len(QUALITY_SETTINGS) - 1}")
+        return QUALITY_SETTINGS[quality]
+
+    def compress(self, feats: torch.Tensor, quality: int, flows: bool = False,
+                 motion: str = "rdo") -> tuple[bytes, dict]:
+        """feats (N, C, h, w) -> (payload, dict(x_hat (N, C, h, w) float64 as the decoder gets it, flows
+        (N-1, 2, h, w) zeros: this codec sends no motion, bits per part)). `flows`/`motion`: unused (the
+        learned codec's options, accepted so both codecs are called alike)."""
+        self.require()
+        crf, offset = self.settings(quality)
+        x = feats.detach().cpu().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats)
+        n, c, h, w = x.shape
+        if c != self.config.channels or not 1 <= n <= MAX_GOP or max(h, w) > 65535:
+            raise ModelMismatchError(f"x265 feature codec expects (1..{MAX_GOP}, {self.config.channels}, h, w) "
+                                     f"maps, got {tuple(x.shape)}")
+        basis, mean = klt(x)
+        comps = _project(x, basis, mean)
+        parts = [_HEAD.pack(TAG, FORMAT_VERSION, quality, n, c, h, w), mean.astype("<f4").tobytes(),
+                 basis.astype("<f4").tobytes()]
+        streams, bits = [], {"side": 0, "main": 0, "residual": 0}
+        for k in range(c):
+            lo, hi = _range(comps[k])
+            k_crf = crf if k == 0 else (None if offset is None else min(crf + offset, 51))
+            parts.append(_COMP.pack(lo, hi, NOT_SENT if k_crf is None else k_crf))
+            streams.append(None if k_crf is None else self.video.encode(_quantise(comps[k], lo, hi), k_crf, n))
+        bits["side"] = 8 * sum(len(p) for p in parts)
+        for k, s in enumerate(streams):
+            if s is None:
+                continue
+            blob = [_SIZE.pack(s.coded_height, s.coded_width), _U32.pack(len(s.extradata)), s.extradata,
+                    _U32.pack(len(s.packets))]
+            for p in s.packets:
+                blob += [_U32.pack(len(p)), p]
+            body = b"".join(blob)
+            bits["main" if k == 0 else "residual"] += 8 * len(body)
+            parts.append(body)
+        payload = b"".join(parts)
+        out = self.decompress(payload)
+        return payload, {"x_hat": out["x_hat"], "flows": out["flows"], "bits": bits}
+
+    def decompress(self, payload: bytes, expect: tuple[int, int, int] | None = None) -> dict:
+        """Inverse of `compress`: dict(x_hat (N, C, h, w) float64, flows zeros, quality, bits). `expect` =
+        (maps, h, w) from the container header, checked before any decoding work."""
+        from spikesci.baselines.codec import Bitstream
+
+        r = _Reader(payload)
+        tag, version, quality, n, c, h, w = r.unpack(_HEAD)
+        if tag != TAG or version != FORMAT_VERSION or c != self.config.channels or n < 1 or h < 1 or w < 1:
+            raise ContainerError("feature stream chunk header is damaged or made by another codec")
+        if quality >= len(QUALITY_SETTINGS):
+            raise ContainerError("feature stream chunk has an unknown quality")
+        if expect is not None and (n, h, w) != tuple(expect):
+            raise ContainerError(f"feature stream chunk holds {n} maps of {h}x{w}, the header says "
+                                 f"{expect[0]} of {expect[1]}x{expect[2]}")
+        mean = np.frombuffer(r.take(4 * c), dtype="<f4")
+        basis = np.frombuffer(r.take(4 * c * c), dtype="<f4").reshape(c, c)
+        comp_info = [r.unpack(_COMP) for _ in range(c)]
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(basis))):
+            raise ContainerError("feature stream chunk side information is damaged")
+        comps = np.zeros((c, n, h, w), dtype=np.float64)
+        self.require()
+        for k, (lo, hi, crf) in enumerate(comp_info):
+            if crf == NOT_SENT:
+                continue
+            if crf > 51 or not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+                raise ContainerError("feature stream chunk side information is damaged")
+            ch, cw = r.unpack(_SIZE)
+            extradata = r.take(r.unpack(_U32)[0])
+            count = r.unpack(_U32)[0]
+            if count > 4 * n + 16 or ch < h or cw < w:
+                raise ContainerError("feature stream chunk is damaged (x265 stream layout)")
+            packets = tuple(r.take(r.unpack(_U32)[0]) for _ in range(count))
+            stream = Bitstream("x265", crf, packets, extradata, h, w, n, ch, cw)
+            try:
+                planes = self.video.decode(stream)
+            except SpikeSciError as exc:
+                raise ContainerError(f"feature stream chunk is damaged ({exc})") from None
+            if planes.shape != (n, h, w):
+                raise ContainerError("feature stream chunk is damaged (x265 stream has the wrong size)")
+            comps[k] = _dequantise(planes, lo, hi)
+        if r.pos != len(payload):
+            raise ContainerError("feature stream chunk has trailing bytes (damaged)")
+        x_hat = torch.from_numpy(_unproject(comps, basis, mean))
+        return {"x_hat": x_hat, "flows": torch.zeros(max(n - 1, 0), 2, h, w), "quality": quality}

@@ -1,0 +1,110 @@
+"""The x265 feature codec (CAAS via a conventional codec): KLT, real x265 bytes, container, damage, CLI."""
+
+import numpy as np
+import pytest
+import torch
+
+from spikesci.cli import main
+from spikesci.errors import ContainerError
+from spikesci.models.codec.conventional import (
+    QUALITY_SETTINGS,
+    ConventionalFeatureCodec,
+    _project,
+    _unproject,
+    klt,
+)
+
+pytestmark = pytest.mark.skipif(ConventionalFeatureCodec().video.availability() is not None,
+                                reason="x265 is not in this FFmpeg build")
+
+
+def _features(n=4, h=36, w=44, seed=0):
+    """Two strongly correlated channels, like the release-3 FEM's: one image plus a small residual."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    base = np.stack([np.sin(xx / 5.0 + k / 3) + np.cos(yy / 7.0) for k in range(n)])
+    small = 0.05 * rng.standard_normal((n, h, w))
+    return torch.from_numpy(np.stack([base, 0.7 * base + small], axis=1).astype(np.float32))
+
+
+def test_klt_orders_energy_and_inverts():
+    f = _features().numpy()
+    basis, mean = klt(f)
+    np.testing.assert_allclose(basis.T.astype(np.float64) @ basis, np.eye(2), atol=1e-6)
+    comps = _project(f, basis, mean)
+    assert comps[0].var() > 100 * comps[1].var()  # the main component holds nearly all the energy
+    np.testing.assert_allclose(_unproject(comps, basis, mean), f, atol=1e-5)
+
+
+def test_roundtrip_is_exact_between_encoder_and_decoder_and_bits_add_up():
+    codec, f = ConventionalFeatureCodec(), _features()
+    payload, info = codec.compress(f, 4)
+    out = codec.decompress(payload, expect=(4, 36, 44))
+    assert torch.equal(out["x_hat"], info["x_hat"]) and out["x_hat"].dtype == torch.float64
+    assert sum(info["bits"].values()) == 8 * len(payload)
+    assert out["quality"] == 4 and out["flows"].shape == (3, 2, 36, 44)
+    err = (out["x_hat"] - f.double()).abs().max().item()
+    assert err < 0.1 * float(f.max() - f.min())  # CRF 17: close to the original maps
+    again = codec.decompress(payload)
+    assert torch.equal(again["x_hat"], out["x_hat"])  # deterministic
+
+
+def test_lower_quality_is_smaller_and_lowest_drops_the_residual():
+    codec, f = ConventionalFeatureCodec(), _features()
+    sizes = [len(codec.compress(f, q)[0]) for q in range(len(QUALITY_SETTINGS))]
+    assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
+    payload, info = codec.compress(f, 0)
+    assert QUALITY_SETTINGS[0][1] is None and info["bits"]["residual"] == 0
+
+
+def test_damaged_chunks_are_container_errors():
+    codec = ConventionalFeatureCodec()
+    payload, _ = codec.compress(_features(), 2)
+    with pytest.raises(ContainerError):
+        codec.decompress(payload, expect=(5, 36, 44))
+    with pytest.raises(ContainerError):
+        codec.decompress(b"XXXX" + payload[4:])
+    for cut in (3, 20, len(payload) // 2, len(payload) - 1):
+        with pytest.raises(ContainerError):
+            codec.decompress(payload[:cut])
+    with pytest.raises(ContainerError):
+        codec.decompress(payload + b"\0")
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    from spikesci.io import write_dat
+
+    tmp = tmp_path_factory.mktemp("x265")
+    rng = np.random.default_rng(1)
+    spikes = (rng.random((90, 32, 40)) < np.linspace(0.1, 0.5, 40)).astype(np.uint8)
+    write_dat(tmp / "clip.dat", spikes)
+    return tmp, spikes
+
+
+def test_cli_encode_x265_then_decode(clip, capsys):
+    tmp, spikes = clip
+    out = tmp / "clip.sci"
+    assert main(["encode", str(tmp / "clip.dat"), "-o", str(out), "--codec", "x265", "--height", "32",
+                 "--width", "40", "--quality", "2"]) == 0
+    capsys.readouterr()
+    from spikesci import sci
+
+    res = sci.decode_file(out)
+    assert res.header["model"] == "x265" and res.features.shape[1:] == (2, 32, 40)
+    assert res.images.shape == (res.features.shape[0], 32, 40)
+    assert np.isfinite(res.images).all() and 0 <= res.images.min() and res.images.max() <= 1
+    # a truncated stream is refused in one line, no picture written
+    bad = tmp / "bad.sci"
+    bad.write_bytes(out.read_bytes()[:-7])
+    assert main(["decode", str(bad), "-o", str(tmp / "pics")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spikesci: error") and not (tmp / "pics").exists()
+
+
+def test_cli_refuses_x265_with_a_learned_model(clip, capsys):
+    tmp, _ = clip
+    code = main(["encode", str(tmp / "clip.dat"), "-o", str(tmp / "y.sci"), "--codec", "x265", "--model",
+                 "sci", "--height", "32", "--width", "40"])
+    err = capsys.readouterr().err
+    assert code != 0 and "--codec x265" in err and not (tmp / "y.sci").exists()

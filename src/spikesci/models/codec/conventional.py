@@ -50,7 +50,7 @@ class ConventionalConfig:
 
 
 def klt(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(N, C, h, w) -> (basis (C, C) float32, columns by decreasing energy, sign fixed; means (C,) float32)."""
+    """(N, C, h, w) -> (basis (C, C) float32, columns by decreasing energy, sign fixed; means (C,))."""
     c = feats.shape[1]
     x = feats.transpose(1, 0, 2, 3).reshape(c, -1).astype(np.float64)
     mean = x.mean(axis=1)
@@ -118,7 +118,7 @@ class ConventionalFeatureCodec:
 
         self.config = ConventionalConfig(channels=channels)
         self.video = X265(preset)
-        desc = f"spikesci conventional feature codec: KLT + 8-bit planes + x265, v{FORMAT_VERSION}, C={channels}"
+        desc = f"spikesci feature codec: KLT + 8-bit planes + x265, v{FORMAT_VERSION}, C={channels}"
         self.sha256 = hashlib.sha256(desc.encode()).hexdigest()
         self.meta: dict = {}
 
@@ -146,7 +146,7 @@ class ConventionalFeatureCodec:
         x = feats.detach().cpu().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats)
         n, c, h, w = x.shape
         if c != self.config.channels or not 1 <= n <= MAX_GOP or max(h, w) > 65535:
-            raise ModelMismatchError(f"x265 feature codec expects (1..{MAX_GOP}, {self.config.channels}, h, w) "
+            raise ModelMismatchError(f"the x265 codec expects (1..{MAX_GOP}, {self.config.channels}, h, w) "
                                      f"maps, got {tuple(x.shape)}")
         basis, mean = klt(x)
         comps = _project(x, basis, mean)
@@ -157,7 +157,8 @@ class ConventionalFeatureCodec:
             lo, hi = _range(comps[k])
             k_crf = crf if k == 0 else (None if offset is None else min(crf + offset, 51))
             parts.append(_COMP.pack(lo, hi, NOT_SENT if k_crf is None else k_crf))
-            streams.append(None if k_crf is None else self.video.encode(_quantise(comps[k], lo, hi), k_crf, n))
+            planes = _quantise(comps[k], lo, hi)
+            streams.append(None if k_crf is None else self.video.encode(planes, k_crf, n))
         bits["side"] = 8 * sum(len(p) for p in parts)
         for k, s in enumerate(streams):
             if s is None:

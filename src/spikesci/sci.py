@@ -92,13 +92,12 @@ CONVENTIONAL = ("x265",)  # codecs of the release-3 features through a conventio
 
 @lru_cache(maxsize=4)
 def _load_model(name: str) -> SciModel:
-    from spikesci.models.zoo import WEIGHTS_DIR, load_perception, load_reconstruction, sha256_file
+    from spikesci.models.zoo import WEIGHTS_DIR, load_perception, sha256_file
 
     if name in CONVENTIONAL:  # CAAS via x265: the release-3 FEM's maps, its own FAM in the cloud
-        from spikesci.models.codec.conventional import ConventionalFeatureCodec
+        from spikesci.models.codec.conventional import sci_model
 
-        perception = load_reconstruction()
-        return SciModel(name, ConventionalFeatureCodec(perception.channels), perception, perception.fam)
+        return sci_model(name)
     path = Path(name)
     if path.suffix == ".pt" and path.exists():
         codec = FeatureCodec.load(path)

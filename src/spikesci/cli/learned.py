@@ -11,7 +11,7 @@ from pathlib import Path
 
 from spikesci.errors import SpikeSciError
 
-STAGES = ("fem", "fam", "all", "codec", "codec-fam", "codec-task", "perception3", "reference")
+STAGES = ("fem", "fam", "all", "codec", "codec-fam", "codec-task", "perception3", "reference", "fam-x265")
 
 
 def register(commands, bench) -> None:
@@ -23,7 +23,7 @@ def register_train(commands) -> None:
     from spikesci.train.config import ABLATIONS
 
     p = commands.add_parser("train", help="train the learned models (stage fem, fam, all, codec, codec-fam, "
-                            "codec-task)",
+                            "codec-task, perception3, reference, fam-x265)",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--stage", choices=STAGES, default="all")
     p.add_argument("--out", required=True, help="output folder (weights, checkpoints, config.json, logs)")
@@ -51,12 +51,13 @@ def register_train(commands) -> None:
     p.add_argument("--feature-weight", type=float, default=0.1,
                    help="--stage codec-task: weight of the feature MSE")
     p.add_argument("--minutes", type=float, default=None,
-                   help="--stage perception3/reference: stop after this many minutes of wall time")
+                   help="--stage perception3/reference/fam-x265: stop after this many minutes of wall time")
     p.add_argument("--val-dat", action="append", default=None, metavar="CLIP.dat",
-                   help="--stage perception3/reference: also validate on CLIP.dat (ground truth CLIP.png at "
-                   "its middle frame, as the spike-REDS clips); repeatable; never trained on")
+                   help="--stage perception3/reference/fam-x265: also validate on CLIP.dat (ground truth "
+                   "CLIP.png at its middle frame, as the spike-REDS clips); repeatable; never trained on")
     p.add_argument("--extra-photos", default=None,
-                   help="--stage perception3/reference: folder of extra training photos (make training-data)")
+                   help="--stage perception3/reference/fam-x265: folder of extra training photos "
+                   "(make training-data)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt-<stage>.pt")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
@@ -100,6 +101,11 @@ def run_train(args) -> int:
         from spikesci.train.recon3 import run_cli
 
         print(json.dumps(run_cli(args)))
+        return 0
+    if args.stage == "fam-x265":  # the release-3 FAM fine-tuned on x265-decoded maps (encode --codec x265)
+        from spikesci.train.fam_x265 import run_cli as run_fam_x265
+
+        print(json.dumps(run_fam_x265(args), default=str))
         return 0
     if args.stage == "codec":  # stage 3 (paper Fig. 7c): the feature codec on the frozen shipped FEM
         from spikesci.train.codec_stage import run_stage

@@ -57,6 +57,20 @@ class SynthConfig:
     extra_photos: str | None = None  # folder of extra training photographs (`make training-data`)
     leaves: LeavesConfig = field(default_factory=LeavesConfig)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> SynthConfig:
+        """Inverse of dataclasses.asdict (a run's config.json): lists back to tuples."""
+        d = dict(d)
+        leaves = d.get("leaves")
+        if leaves is not None:
+            d["leaves"] = LeavesConfig(**{**leaves, "fills": tuple(tuple(f) for f in leaves["fills"])})
+        if "speeds" in d:
+            d["speeds"] = tuple(tuple(s) for s in d["speeds"])
+        for k in ("white", "floor", "mismatch", "read_noise"):
+            if k in d:
+                d[k] = tuple(d[k])
+        return cls(**d)
+
 
 @dataclass
 class Sample:

@@ -62,18 +62,10 @@ class Recon3Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> Recon3Config:
-        from spikesci.data.leaves import LeavesConfig
-
         d = dict(d)
         d["fem"] = FullResFEMConfig.from_dict(d["fem"])
         d["fam"] = UNetFAMConfig.from_dict(d["fam"])
-        data = dict(d["data"])
-        data["leaves"] = LeavesConfig(**{**data["leaves"], "fills": tuple(tuple(f) for f in
-                                                                          data["leaves"]["fills"])})
-        data["speeds"] = tuple(tuple(s) for s in data["speeds"])
-        for k in ("white", "floor", "mismatch", "read_noise"):
-            data[k] = tuple(data[k])
-        d["data"] = SynthConfig(**data)
+        d["data"] = SynthConfig.from_dict(d["data"])
         return cls(**d)
 
 

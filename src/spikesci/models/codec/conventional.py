@@ -218,3 +218,22 @@ class ConventionalFeatureCodec:
             raise ContainerError("feature stream chunk has trailing bytes (damaged)")
         x_hat = torch.from_numpy(_unproject(comps, basis, mean))
         return {"x_hat": x_hat, "flows": torch.zeros(max(n - 1, 0), 2, h, w), "quality": quality}
+
+
+def sci_model(name: str = "x265"):
+    """The `.sci` model of this codec: the shipped release-3 perception (its FEM makes the maps) and, in the
+    cloud, the FAM fine-tuned on x265-decoded maps (`spikesci train --stage fam-x265`) when the codec
+    manifest lists one made on the installed FEM, else the perception's own FAM."""
+    from spikesci.models.zoo import load_reconstruction
+    from spikesci.sci import SciModel, _codec_manifest, _coded_fam
+
+    perception = load_reconstruction()
+    codec = ConventionalFeatureCodec(perception.channels)
+    fam = perception.fam
+    try:
+        entry = _codec_manifest().get("models", {}).get(name, {})
+    except SpikeSciError:
+        entry = {}
+    if entry.get("fam_file") and entry.get("fem_sha256") == perception.fem_checksum:
+        fam = _coded_fam(name, codec, perception).to(memory_format=torch.channels_last)
+    return SciModel(name, codec, perception, fam)

@@ -1,0 +1,31 @@
+"""Stage fam-x265: the release-3 FAM fine-tuned on x265-decoded maps writes keyed weights and resumes."""
+
+import json
+
+import pytest
+import torch
+
+from spikesci.data.synth import SynthConfig
+from spikesci.models.codec.conventional import ConventionalFeatureCodec
+
+pytestmark = pytest.mark.skipif(ConventionalFeatureCodec().video.availability() is not None,
+                                reason="x265 is not in this FFmpeg build")
+
+
+def test_fine_tune_writes_keyed_weights_and_resumes(tmp_path):
+    from spikesci.models.zoo import load_reconstruction
+    from spikesci.train.fam_x265 import FamX265Config, train
+
+    per = load_reconstruction()
+    cfg = FamX265Config(steps=2, batch=2, val_samples=1, workers=0, val_every=2, ckpt_every=2,
+                        data=SynthConfig(size=64))
+    summary = train(tmp_path, cfg, progress=False)
+    assert summary["steps"] == 2 and set(summary["before"]) >= {"val_uncoded", "val_q1", "val_q5"}
+    blob = torch.load(tmp_path / "fam.pt", weights_only=True)
+    assert blob["kind"] == "fam-unet" and blob["fem_sha256"] == per.fem_checksum
+    assert blob["codec_sha256"] == ConventionalFeatureCodec(per.channels).sha256
+    moved = any(not torch.equal(v, per.fam.state_dict()[k]) for k, v in blob["state"].items())
+    assert moved  # the EMA took a step away from the shipped FAM
+    again = train(tmp_path, FamX265Config.from_dict({**json.loads((tmp_path / "config.json").read_text()),
+                                                      "steps": 3}), resume=True, progress=False)
+    assert again["steps"] == 3 and again["steps_this_run"] == 1

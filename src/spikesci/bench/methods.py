@@ -37,9 +37,9 @@ def make_reconstructor(name: str, window: int = DEFAULT_WINDOW, white_rate: floa
 
 def _net_reconstructor() -> Reconstructor:
     try:
-        from spikesci.models.zoo import load_perception
+        from spikesci.models.zoo import load_reconstruction
 
-        model = load_perception()
+        model = load_reconstruction()  # what `reconstruct --method net` runs (release 3)
     except (ImportError, FileNotFoundError, SpikeSciError, AttributeError) as exc:
         raise MethodUnavailable(f"net reconstruction unavailable ({type(exc).__name__}: {exc})") from None
     params = inspect.signature(model.reconstruct).parameters
@@ -95,14 +95,47 @@ def caas_module():
     return sci
 
 
-def caas_offset(sci, anchor: int) -> int:
+def end_kflops(method: str, window: int = 0, model: str | None = None) -> float:
+    """Network FLOPs (thousands) per pixel the end side runs per image or map, before its codec (encoder
+    FLOPs not counted: x265 / SVT-AV1 / the learned codec's are not torch-countable alike).
+
+    tfp / tfi: a few additions per spike frame in the window (counted as `window` / 2 frames each);
+    net (ATC): the whole release-3 network, FEM on one map + FAM; caas: the FEM of `model`'s perception."""
+    if method in ("tfp", "tfi"):
+        return (window or 32) / 1000.0
+    key = (method, model)
+    if key not in _KFLOPS:
+        import torch
+        from torch.utils.flop_counter import FlopCounterMode
+
+        if method == "net":
+            from spikesci.models.zoo import load_reconstruction
+
+            per = load_reconstruction()
+        else:
+            import spikesci.sci as sci
+
+            per = sci.load_model(model).perception
+        x = torch.zeros(1, per.window, 64, 64)
+        with FlopCounterMode(display=False) as fc, torch.no_grad():
+            per.fem(x)
+            if method == "net":
+                per.fam(torch.zeros(1, per.maps, per.channels, 64 // per.scale, 64 // per.scale))
+        _KFLOPS[key] = fc.get_total_flops() / 64**2 / 1000.0
+    return _KFLOPS[key]
+
+
+_KFLOPS: dict = {}
+
+
+def caas_offset(sci, anchor: int, model: str | None = None) -> int:
     """Spike frames to drop at the clip's start so that one of the learned codec's maps lands on `anchor`.
 
     The facade places maps at lookback + stride * k; without this, CAAS would be scored up to stride / 2
     frames away from the ground truth. 0 when the facade does not tell its map times.
     """
     try:
-        per = sci.load_model().perception
+        per = sci.load_model(model).perception
         return int((anchor - per.lookback) % per.stride)
     except Exception:  # noqa: BLE001 - any facade without these attributes: no alignment
         return 0

@@ -30,6 +30,7 @@ from spikesci.bench.methods import (
     Reconstructor,
     caas_module,
     caas_offset,
+    end_kflops,
     learned_gop,
     learned_stride,
     make_reconstructor,
@@ -82,6 +83,7 @@ class ParadigmConfig:
     cta_speed: str = "fast"  # encoder speed class for CTA (long binary videos): fast, medium or strong
     atc_speed: str = "medium"  # and for ATC (a few images per clip)
     caas_qualities: tuple | None = None  # None: every quality of the facade
+    caas_models: tuple[str | None, ...] = (None, "x265")  # None: the default learned codec; x265: KLT + x265
 
 
 @dataclass
@@ -96,6 +98,8 @@ class Point:
     bytes: int
     reference: str  # "truth", "net" or "tfp" (no-reference view)
     seconds: float
+    end_kflops: float = 0.0  # network kFLOPs per pixel per image/map on the end side (codec not counted)
+    end_seconds: float = 0.0  # end-side seconds per image/map here: analysis (ATC) or FEM (CAAS) + encoder
 
 
 # ---------------------------------------------------------------- frames and scoring
@@ -199,11 +203,13 @@ def cta_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation, stri
             coded = codec.roundtrip(video, quality, gop=cfg.gop * stride)
             spikes = (coded.frames > 127).astype(np.uint8)
             rate = 8.0 * coded.num_bytes / (h * w * t)
+            per_image = coded.encode_seconds / max(len(ev.grid), 1)  # the end side only encodes
             points = []
             for rname, rec in recons.items():
                 p, s = score(rec(spikes, ev.frames), ev.frames, clip, ev)
                 points.append(Point("CTA", f"{name}+{rname.upper()}", rate, p, s, clip.name,
-                                    codec.label(quality), coded.num_bytes, ev.kind, time.perf_counter() - t0))
+                                    codec.label(quality), coded.num_bytes, ev.kind, time.perf_counter() - t0,
+                                    0.0, per_image))
             return points
 
         yield job
@@ -214,6 +220,7 @@ def atc_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation) -> I
     t, h, w = clip.spikes.shape
     pos = np.searchsorted(ev.grid, ev.frames)
     cache: dict[str, np.ndarray] = {}
+    rec_seconds: dict[str, float] = {}
     for rname, rec in recons.items():
         for cname in cfg.codecs:
             for quality in _qualities(get_codec(cname), cfg.atc_qualities, None, cfg.points):
@@ -221,14 +228,18 @@ def atc_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation) -> I
                     codec = get_codec(cname, speed=cfg.atc_speed)
                     t0 = time.perf_counter()
                     if rname not in cache:
+                        r0 = time.perf_counter()
                         seq = np.clip(rec(clip.spikes, ev.grid), 0.0, 1.0)
                         cache[rname] = np.round(seq * 255.0).astype(np.uint8)
+                        rec_seconds[rname] = (time.perf_counter() - r0) / max(len(ev.grid), 1)
                     coded = codec.roundtrip(cache[rname], quality, gop=cfg.gop)
                     decoded = coded.frames[pos].astype(np.float32) / 255.0
                     p, s = score(decoded, ev.frames, clip, ev)
                     rate = 8.0 * coded.num_bytes / (h * w * t)
+                    end_s = rec_seconds[rname] + coded.encode_seconds / max(len(ev.grid), 1)
                     return [Point("ATC", f"{rname.upper()}+{cname}", rate, p, s, clip.name,
-                                  codec.label(quality), coded.num_bytes, ev.kind, time.perf_counter() - t0)]
+                                  codec.label(quality), coded.num_bytes, ev.kind, time.perf_counter() - t0,
+                                  end_kflops(rname, cfg.window), end_s)]
 
                 yield job
 
@@ -240,23 +251,33 @@ def caas_jobs(clip: Clip, cfg: ParadigmConfig, ev: Evaluation, sci, workdir: Pat
     """
     _, h, w = clip.spikes.shape
     anchor = int(ev.frames[len(ev.frames) // 2])
-    for quality in cfg.caas_qualities or tuple(sci.QUALITIES):
-        def job(quality=quality) -> list[Point]:
-            path = workdir / f"{_safe(clip.name)}-q{quality}.sci"
-            t0 = time.perf_counter()
-            start = caas_offset(sci, anchor)
-            spikes = clip.spikes[start:]
-            t = spikes.shape[0]
-            sci.encode_spikes(spikes, path, quality)
-            size = path.stat().st_size
-            decoded = sci.decode_file(path)
-            frames = np.asarray(decoded.frames) + start
-            p, s = score(np.asarray(decoded.images), frames, clip, ev)
-            path.unlink()
-            return [Point("CAAS", "spikesci", 8.0 * size / (h * w * t), p, s, clip.name, f"quality={quality}",
-                          size, ev.kind, time.perf_counter() - t0)]
+    for model in cfg.caas_models:
+        if model is not None and model not in getattr(sci, "CONVENTIONAL", ()):
+            continue  # a provider that does not offer this codec
+        method = "spikesci" if model is None else f"spikesci-{model}"
+        for quality in cfg.caas_qualities or tuple(sci.QUALITIES):
+            def job(quality=quality, model=model, method=method) -> list[Point]:
+                path = workdir / f"{_safe(clip.name)}-{method}-q{quality}.sci"
+                t0 = time.perf_counter()
+                start = caas_offset(sci, anchor, model)
+                spikes = clip.spikes[start:]
+                t = spikes.shape[0]
+                stats = sci.encode_spikes(spikes, path, quality, **({"model": model} if model else {}))
+                size = path.stat().st_size
+                decoded = sci.decode_file(path)
+                frames = np.asarray(decoded.frames) + start
+                p, s = score(np.asarray(decoded.images), frames, clip, ev)
+                path.unlink()
+                stats = stats if isinstance(stats, dict) else {}
+                end_s = stats.get("seconds", 0.0) / max(stats.get("maps", 1), 1)
+                try:
+                    kflops = end_kflops("caas", model=model)
+                except Exception:  # noqa: BLE001 - a provider without a countable FEM: cost unknown
+                    kflops = float("nan")
+                return [Point("CAAS", method, 8.0 * size / (h * w * t), p, s, clip.name, f"quality={quality}",
+                              size, ev.kind, time.perf_counter() - t0, kflops, end_s)]
 
-        yield job
+            yield job
 
 
 def _safe(name: str) -> str:

@@ -79,14 +79,14 @@ def bd_rates(points: list[dict], test: str = CAAS_LABEL, min_points: int = 4) ->
     return summary, dict(detail)
 
 
-def format_table(summary: dict, detail: dict) -> str:
+def format_table(summary: dict, detail: dict, test: str = CAAS_LABEL) -> str:
     """Text table like the paper's Table IV: one row per anchor curve, one column per clip, then the mean."""
     if not detail:
         return "BD-rate: no CAAS curve to compare (see 'skipped')"
     clips = sorted({c for per in detail.values() for c in per})
     width = max(len(n) for n in detail) + 2
     head = "anchor (CAAS vs)".ljust(width) + "".join(f"{c[:14]:>16}" for c in clips) + f"{'mean':>10}"
-    lines = ["BD-rate of CAAS, % (negative = CAAS saves bits)", head, "-" * len(head)]
+    lines = [f"BD-rate of {test}, % (negative = it saves bits)", head, "-" * len(head)]
     for name in sorted(detail, key=lambda n: (n.split()[0], n)):
         cells = []
         for c in clips:
@@ -97,6 +97,26 @@ def format_table(summary: dict, detail: dict) -> str:
         lines.append(name.ljust(width) + "".join(cells) + tail)
     reasons = sorted({v["reason"] for per in detail.values() for v in per.values() if v["reason"]})
     lines += [f"  '-': {r}" for r in reasons]
+    return "\n".join(lines)
+
+
+def end_side_table(points: list[dict]) -> dict[str, dict[str, float]]:
+    """label -> end-side network kFLOPs per pixel per image/map and median seconds per image/map here."""
+    out: dict = {}
+    grouped: dict = defaultdict(list)
+    for p in points:
+        grouped[label(p)].append(p)
+    for name, pts in sorted(grouped.items()):
+        out[name] = {"kflops_per_pixel": float(pts[0].get("end_kflops", 0.0)),
+                     "seconds_per_image": float(np.median([p.get("end_seconds", 0.0) for p in pts]))}
+    return out
+
+
+def format_end_side(table: dict) -> str:
+    lines = ["End side per image (ATC, CTA) or feature map (CAAS): network kFLOPs/pixel (codec not counted), "
+             "seconds here", f"{'method':<28}{'kFLOPs/px':>11}{'s/image':>10}"]
+    for name, v in table.items():
+        lines.append(f"{name:<28}{v['kflops_per_pixel']:>11.2f}{v['seconds_per_image']:>10.3f}")
     return "\n".join(lines)
 
 

@@ -33,8 +33,10 @@ TAG = b"XKLT"
 FORMAT_VERSION = 1
 NOT_SENT = 255
 MAX_GOP = 255
-# quality index (0..4 = `.sci` quality 1..5) -> (CRF of the main component, residual CRF offset or None)
-QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = ((37, None), (32, 12), (27, 12), (22, 6), (17, 6))
+# quality index (0..4 = `.sci` quality 1..5) -> (CRF of the main component, residual CRF offset or None):
+# the Pareto front of a sweep on the shared spike-REDS clips (docs/codec.md): the residual is worth sending
+# from CRF 37 on, and at +6 rather than +12 from CRF 32 on
+QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = ((42, None), (37, 12), (32, 6), (27, 6), (22, 6))
 _HEAD = struct.Struct("<4sBBHHHH")
 _COMP = struct.Struct("<ffB")
 _U32 = struct.Struct("<I")

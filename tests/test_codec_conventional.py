@@ -94,6 +94,8 @@ def test_cli_encode_x265_then_decode(clip, capsys):
     assert res.header["model"] == "x265" and res.features.shape[1:] == (2, 32, 40)
     assert res.images.shape == (res.features.shape[0], 32, 40)
     assert np.isfinite(res.images).all() and 0 <= res.images.min() and res.images.max() <= 1
+    st = sci.encode_spikes(spikes, tmp / "acc.sci", 2, model="x265", account=True)
+    assert sum(st["bits_by_part"].values()) == 8 * st["bytes"] and st["bits_by_part"]["x265 main"] > 0
     # a truncated stream is refused in one line, no picture written
     bad = tmp / "bad.sci"
     bad.write_bytes(out.read_bytes()[:-7])

@@ -170,14 +170,15 @@ def quality_index(quality: int) -> int:
 # -- encoding ------------------------------------------------------------------------------------------
 def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_QUALITY,
                   model: str | None = None, gop: int = DEFAULT_GOP, progress: bool = False,
-                  frames=None, motion: str = "rdo") -> dict:
+                  frames=None, motion: str = "rdo", account: bool = False) -> dict:
     """Encode a (T, H, W) 0/1 clip into a `.sci` file; GOP by GOP, so memory stays bounded on long clips.
 
     `frames`: spike frames the feature maps are centred on (increasing, normally `stride` apart); default
     every `stride` frames from the first full window. `motion`: "rdo" (default) codes the cheapest of a few
     motion fields per predicted map, "local" the block-matching field (2.5x faster to encode, more bytes);
     both decode alike. Returns dict(bytes, bpp (8 * bytes / (H * W * T)), seconds, maps, gops, quality,
-    ratio_raw, path).
+    ratio_raw, path); with `account`, also bits_by_part: the file's bits split by what they code
+    (models/codec/accounting.py; "container" = the file's framing), summing to 8 * bytes.
     """
     qi = quality_index(quality)
     if not hasattr(spikes, "shape") or len(spikes.shape) != 3 or min(spikes.shape) < 1:
@@ -209,6 +210,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     header["white_rate"] = round(auto_white_rate(spikes), 6)
     t0 = time.time()
     path = Path(path)
+    parts: dict[str, int] = {}
     from spikesci.progress import map_ticks, progress_bar
 
     with ContainerWriter(path, MAGIC, VERSION, header) as writer, \
@@ -216,15 +218,25 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
             map_ticks(sm.codec, motion, bar.update):
         for a in range(0, len(frames), gop):
             feats, _ = per.extract(spikes, frames[a:a + gop])
-            payload, _ = sm.codec.compress(feats, qi, flows=False, motion=motion)  # FMVR is cloud-side
+            if not account:
+                payload, _ = sm.codec.compress(feats, qi, flows=False, motion=motion)  # FMVR: cloud side
+            else:
+                from spikesci.models.codec.accounting import compress_accounted
+
+                payload, bits = compress_accounted(sm.codec, feats, qi, motion)
+                for part, b in bits.items():
+                    parts[part] = parts.get(part, 0) + b
             writer.write_chunk(payload)
             if not hasattr(sm.codec, "intra"):  # a conventional codec: no per-map hooks for map_ticks
                 bar.update(feats.shape[0])
     seconds = time.time() - t0
     size = path.stat().st_size
-    return {"path": str(path), "bytes": size, "bpp": 8.0 * size / (h * w * t_len), "seconds": seconds,
-            "maps": len(frames), "gops": -(-len(frames) // gop), "quality": quality,
-            "ratio_raw": (h * w * t_len / 8.0) / size, "frames": t_len, "height": h, "width": w}
+    out = {"path": str(path), "bytes": size, "bpp": 8.0 * size / (h * w * t_len), "seconds": seconds,
+           "maps": len(frames), "gops": -(-len(frames) // gop), "quality": quality,
+           "ratio_raw": (h * w * t_len / 8.0) / size, "frames": t_len, "height": h, "width": w}
+    if account:
+        out["bits_by_part"] = {**parts, "container": 8 * size - sum(parts.values())}
+    return out
 
 
 COVERS = ("windows", "clip")

@@ -136,7 +136,7 @@ def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
     for q in qualities:
         path = tmp / f"q{q}.sci"
         t0 = time.time()
-        st = encode_spikes(spikes, path, q, model=sm.name, frames=frames)
+        st = encode_spikes(spikes, path, q, model=sm.name, frames=frames, account=True)
         t_enc = time.time() - t0
         t0 = time.time()
         _, hd, feats, flows = decode_features(path, model=sm.name)
@@ -150,8 +150,43 @@ def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
             "psnr": float(np.mean([psnr(a, b) for a, b in zip(imgs, truths)])),
             "ssim": float(np.mean([ssim(a, b) for a, b in zip(imgs, truths)])),
             "psnr_fam_flows": float(np.mean([psnr(a, b) for a, b in zip(own, truths)])),
-            "encode_s_per_map": t_enc / len(frames), "decode_s_per_map": t_feat / len(frames) + t_fam})
+            "encode_s_per_map": t_enc / len(frames), "decode_s_per_map": t_feat / len(frames) + t_fam,
+            "bits_per_map": {k: v / len(frames) for k, v in st["bits_by_part"].items()}})
+    if item["group"] == "spike-reds":
+        row["atc_bits_per_image"] = atc_equal_psnr(spikes, frames, idx, truths, row["codec"])
     return row
+
+
+ATC_CODECS = {"x265": (17, 22, 27, 32, 37, 42, 47), "svt-av1": (23, 31, 39, 47, 55, 63)}
+
+
+def atc_equal_psnr(spikes: np.ndarray, frames: np.ndarray, idx: list[int], truths: list, curve: list[dict]
+                   ) -> dict:
+    """Bits per image x265 / SVT-AV1 spend on the same maps' `net` pictures (release 3, what `reconstruct
+    --method net` gives) at the PSNR each quality of the codec reaches (log-rate interpolation on the
+    conventional codec's curve; None outside it)."""
+    from spikesci.baselines import get_codec
+    from spikesci.models.zoo import load_reconstruction
+
+    pics, _ = load_reconstruction().reconstruct(spikes, frames=frames)
+    pics = np.round(np.clip(pics, 0, 1) * 255).astype(np.uint8)
+    out = {}
+    for name, ladder in ATC_CODECS.items():
+        codec = get_codec(name)
+        if not codec.available():
+            continue
+        pts = []
+        for crf in ladder:
+            coded = codec.roundtrip(pics, crf, gop=8)
+            dec = coded.frames.astype(np.float32) / 255
+            p = float(np.mean([psnr(dec[i], t) for i, t in zip(idx, truths)]))
+            pts.append((p, 8.0 * coded.num_bytes / len(frames)))
+        pts.sort()
+        ps, bits = np.array([a for a, _ in pts]), np.log(np.array([b for _, b in pts]))
+        out[name] = {"curve": [{"psnr": a, "bits_per_image": b} for a, b in pts],
+                     "at_quality": [float(np.exp(np.interp(c["psnr"], ps, bits)))
+                                    if ps[0] <= c["psnr"] <= ps[-1] else None for c in curve]}
+    return out
 
 
 def summarize(rows: list[dict], qualities: list[int]) -> dict:
@@ -223,12 +258,36 @@ def table(groups: dict, flops: dict) -> str:
     return "\n".join(lines)
 
 
+def bits_table(rows: list[dict], qualities: list[int]) -> str:
+    """Bits per map by part (mean over the spike-REDS clips) beside x265 / SVT-AV1 bits per `net` image at
+    equal PSNR."""
+    reds = [r for r in rows if r["group"] == "spike-reds"] or rows
+    parts = list(reds[0]["codec"][0]["bits_per_map"])
+    short = [p.replace("hyperprior", "hyper").replace("latents", "lat") for p in parts]
+    head = f"{'quality':>7}" + "".join(f"{s:>13}" for s in short) + f"{'total':>9}{'x265':>9}{'svt-av1':>9}"
+    lines = ["bits per feature map by part (spike-REDS mean); x265 / SVT-AV1: bits per net image at "
+             "equal PSNR", head]
+    for i, q in enumerate(qualities):
+        vals = [float(np.mean([r["codec"][i]["bits_per_map"][p] for r in reds])) for p in parts]
+        atc = []
+        for name in ("x265", "svt-av1"):
+            got = [r.get("atc_bits_per_image", {}).get(name, {}).get("at_quality", [None] * len(qualities))[i]
+                   for r in reds]
+            atc.append(f"{np.mean(got):>9.0f}" if got and all(g is not None for g in got) else f"{'-':>9}")
+        lines.append(f"{q:>7}" + "".join(f"{v:>13.0f}" for v in vals) + f"{sum(vals):>9.0f}" + "".join(atc))
+    return "\n".join(lines)
+
+
 def run_benchmark(quick: bool = False, json_path: str | None = None, plot_path: str | None = None,
                   model: str | None = None, progress: bool = True) -> dict:
     from spikesci.sci import QUALITIES, load_model, make_model, register_model
 
     torch.set_num_threads(min(torch.get_num_threads(), 2))
     sm = load_model(model)
+    if not hasattr(sm.codec, "intra"):
+        from spikesci.errors import SpikeSciError
+
+        raise SpikeSciError(f"bench codec measures learned codecs; '{sm.name}' is in bench paradigms")
     if model and sm.name != model:
         sm = make_model(sm.codec, sm.perception, name=model, fam=sm.fam)
         register_model(sm)
@@ -246,6 +305,7 @@ def run_benchmark(quick: bool = False, json_path: str | None = None, plot_path: 
               "flops_per_pixel": flops, "encode_s_per_map": enc, "decode_s_per_map": dec,
               "threads": torch.get_num_threads(), "items": rows, "quick": quick}
     print(table(groups, flops))
+    print(bits_table(rows, QUALITIES))
     print(f"seconds per feature map: encode {enc:.3f} (FEM + codec), decode {dec:.3f} (codec + FMVR + FAM), "
           f"{torch.get_num_threads()} threads")
     if plot_path:

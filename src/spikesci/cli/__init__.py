@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "pack": ("spikesci.cli.archive", None),  # None: the module is light, its own help is used
     "unpack": ("spikesci.cli.archive", None),
     "train": ("spikesci.cli.learned",
-              "train the learned models (stage fem, fam, all, codec, codec-fam, codec-task)"),
+              "train the learned models (stage fem, fam, all, codec, codec-fam, "
+              "codec-task, perception3, reference, fam-x265)"),
     "encode": ("spikesci.cli.codec", "spikes -> .sci learned feature stream (lossy, for machines)"),
     "decode": ("spikesci.cli.codec",
                ".sci -> images (or other task outputs) straight from the decoded features"),

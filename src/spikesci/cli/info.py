@@ -91,7 +91,7 @@ def stream_file_info(path: str | Path) -> dict:
         info = {k: hd[k] for k in ("quality", "model", "stride", "maps", "gop")} | {"chunks": chunks}
         if isinstance(hd.get("white_rate"), (int, float)):
             info["white_rate"] = float(hd["white_rate"])
-        spikes, rate, fmt = None, None, "sci (learned feature stream)"
+        spikes, rate, fmt = None, None, "sci (feature stream)"
     return {"file": str(path), "format": fmt, "frames": t, "height": h, "width": w, "bytes": size,
             "spikes": spikes, "firing_rate": rate, "bits_per_spike_pixel": 8 * size / max(1, t * h * w),
             **{k: v for k, v in info.items() if k not in ("frames", "height", "width", "bytes")}}

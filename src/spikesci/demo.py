@@ -141,31 +141,39 @@ def net_rows(ctx: DemoContext) -> list[Row]:
                        "learned, features not coded")]
 
 
-def caas_rows(ctx: DemoContext) -> list[Row]:
+def caas_rows(ctx: DemoContext, model_name: str | None = None, qualities=None) -> list[Row]:
     """CAAS: FEM features coded to a real `.sci` file at every quality, decoded straight into the picture."""
     from spikesci import sci
 
-    model = sci.load_model()
+    model = sci.load_model(model_name)
     stride, lookback = model.perception.stride, model.perception.lookback
     offset = (ctx.centre - lookback) % stride  # drop leading frames so a feature map lands on the centre
     clip = ctx.scene.spikes[offset:]
     rows = []
-    for quality in sci.QUALITIES:
-        path = ctx.out_dir / f"demo_q{quality}.sci"
+    tag = "" if model_name is None else f" {model_name}"
+    for quality in qualities or sci.QUALITIES:
+        path = ctx.out_dir / f"demo{tag.strip() and '_' + tag.strip()}_q{quality}.sci"
         path.unlink(missing_ok=True)
-        stats, enc = _timed(sci.encode_spikes, clip, path, quality, progress=ctx.progress)
+        stats, enc = _timed(sci.encode_spikes, clip, path, quality, progress=ctx.progress, model=model_name)
         result, dec = _timed(sci.decode_file, path, progress=ctx.progress)
         k = int(np.argmin(np.abs(np.asarray(result.frames) + offset - ctx.centre)))
         t, h, w = clip.shape
-        row = ctx.judged(f"CAAS .sci quality {quality}", path.stat().st_size, result.images[k], enc + dec,
+        size = path.stat().st_size
+        row = ctx.judged(f"CAAS .sci{tag} quality {quality}", size, result.images[k], enc + dec,
                          f"enc {enc:.1f} s, dec {dec:.1f} s")
         row.bpp = bpp(path.stat().st_size, h, w, t)
         rows.append(row)
     return rows
 
 
+def caas_x265_rows(ctx: DemoContext) -> list[Row]:
+    """CAAS via x265: the release-3 maps as KLT planes through x265 (`encode --codec x265`), 2 qualities."""
+    return caas_rows(ctx, "x265", (2, 4))
+
+
 RowBuilder = Callable[[DemoContext], list[Row]]
-ROW_BUILDERS: list[RowBuilder] = [reconstruction_rows, net_rows, caas_rows, archive_rows, general_codec_rows]
+ROW_BUILDERS: list[RowBuilder] = [reconstruction_rows, net_rows, caas_rows, caas_x265_rows, archive_rows,
+                                  general_codec_rows]
 
 
 def add_row_builder(builder: RowBuilder) -> None:

@@ -193,8 +193,10 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="250x400", help="held-out scene size HxW")
     ap.add_argument("--fem", help="release-3 FEM weights file (instead of the shipped model; needs --fam)")
     ap.add_argument("--fam", help="release-3 FAM weights file")
-    ap.add_argument("--reference", default="bench_out/reference/basenet.pt",
-                    help="BaseNet reference weights (spikesci train --stage reference); skipped if absent")
+    ap.add_argument("--reference", default=str(Path(__file__).resolve().parents[1] / "checkpoints"
+                                               / "reference-basenet.pt"),
+                    help="BaseNet reference weights (spikesci train --stage reference; the committed one: "
+                    "2250 steps); skipped if absent")
     ap.add_argument("--threads", type=int, default=1, help="torch threads for the speed measurement")
     ap.add_argument("--out", default="bench_out/recon")
     args = ap.parse_args(argv)

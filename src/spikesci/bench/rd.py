@@ -176,13 +176,13 @@ def plot_rd(points: list[dict], path: str | Path, title: str = "CTA vs ATC vs CA
             parts = method.split("+")
             codec = parts[0] if paradigm == "CTA" else parts[-1]
             recon = parts[-1] if paradigm == "CTA" else parts[0]
-            if paradigm == "CAAS":
-                colour, marker, lw = "red", "*", 2.5
+            if paradigm == "CAAS":  # the learned codec red stars, CAAS via x265 (or others) purple diamonds
+                colour, marker, lw = ("red", "*", 2.5) if method == "spikesci" else ("purple", "D", 2.5)
             else:
                 colour = codec_colour.setdefault(codec, colours(len(codec_colour) % 10))
                 marker, lw = markers.get(recon, "x"), 1.2
             ax.plot(rate, quality, linestyle=styles.get(paradigm, "-"), marker=marker, color=colour, lw=lw,
-                    ms=4 if paradigm != "CAAS" else 9, label=name)
+                    ms=4 if paradigm != "CAAS" else 7, label=name)
         ax.set_xscale("log")
         ax.set_xlabel("bits per spike-pixel (real coded bytes)")
         ax.set_ylabel("PSNR (dB)")
@@ -193,7 +193,7 @@ def plot_rd(points: list[dict], path: str | Path, title: str = "CTA vs ATC vs CA
     handles, labels = axes.ravel()[0].get_legend_handles_labels()
     ncol = min(6, max(1, len(labels)))
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
-    fig.suptitle(f"{title}  (CTA dotted, ATC dashed, CAAS red)", fontsize=11)
+    fig.suptitle(f"{title}  (CTA dotted, ATC dashed, CAAS solid: learned red, x265 purple)", fontsize=11)
     fig.tight_layout(rect=(0, 0.04 + 0.012 * math.ceil(len(labels) / 6), 1, 0.97))
     path = Path(path)
     fig.savefig(path, dpi=110)

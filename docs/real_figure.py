@@ -33,13 +33,18 @@ def main() -> None:
         net = spikesci("reconstruct", str(CLIP), "-o", str(t / "net.png"), "--method", "net")
         enc = spikesci("encode", str(CLIP), "-o", str(t / "clip.sci"), "--quality", "3")
         dec = spikesci("decode", str(t / "clip.sci"), "-o", str(t / "dec.png"), "--frame", "100")
+        encx = spikesci("encode", str(CLIP), "-o", str(t / "clipx.sci"), "--quality", "3", "--codec", "x265")
+        spikesci("decode", str(t / "clipx.sci"), "-o", str(t / "decx.png"), "--frame", "100")
         panels = [
             ("TFP, fixed white rate 0.6\n(the old default)", t / "fixed.png"),
             (f"TFP, --white-rate auto\n(measured {auto['white_rate']:.3f})", t / "auto.png"),
             ("net (FEM+FAM), auto\n(uncompressed features)", t / "net.png"),
-            (f"decoded .sci, quality 3, auto\n({enc['bpp']:.4f} bpp, {enc['bytes']:,} bytes)", t / "dec.png"),
+            (f"decoded .sci (learned), quality 3\n({enc['bpp']:.4f} bpp, {enc['bytes']:,} bytes)",
+             t / "dec.png"),
+            (f"decoded .sci (--codec x265), quality 3\n({encx['bpp']:.4f} bpp, {encx['bytes']:,} bytes)",
+             t / "decx.png"),
         ]
-        fig, axes = plt.subplots(1, 4, figsize=(12.4, 3.7))
+        fig, axes = plt.subplots(1, 5, figsize=(15.5, 3.7))
         for ax, (title, path) in zip(axes, panels):
             ax.imshow(np.asarray(Image.open(path)), cmap="gray", vmin=0, vmax=255, interpolation="nearest")
             ax.set_title(title, fontsize=9)
@@ -49,7 +54,7 @@ def main() -> None:
         fig.savefig(ROOT / "docs/img/real_recording.png", dpi=90)
         print(json.dumps({"fixed": fixed["mean_luminance"], "auto": auto["mean_luminance"],
                           "net": net["mean_luminance"], "white_rate": auto["white_rate"],
-                          "sci_bpp": enc["bpp"], "decoded_frames": dec["frames"]}))
+                          "sci_bpp": enc["bpp"], "x265_bpp": encx["bpp"], "decoded_frames": dec["frames"]}))
 
 
 if __name__ == "__main__":

@@ -226,6 +226,10 @@ def run_cli(args) -> dict:
         if getattr(args, name, None) is not None:
             cfg = replace(cfg, **{name: getattr(args, name)})
     if args.extra_photos:
+        if not Path(args.extra_photos).is_dir():
+            from spikesci.errors import SpikeSciError
+
+            raise SpikeSciError(f"{args.extra_photos}: --extra-photos must be a folder (make training-data)")
         cfg = replace(cfg, data=replace(cfg.data, extra_photos=str(args.extra_photos)))
     return train(args.out, cfg, resume=args.resume, clips=load_val_clips(args.val_dat),
                  progress=not args.no_progress, minutes=args.minutes)

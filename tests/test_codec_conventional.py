@@ -47,6 +47,8 @@ def test_roundtrip_is_exact_between_encoder_and_decoder_and_bits_add_up():
     assert err < 0.1 * float(f.max() - f.min())  # CRF 17: close to the original maps
     again = codec.decompress(payload)
     assert torch.equal(again["x_hat"], out["x_hat"])  # deterministic
+    end_side, info2 = codec.compress(f, 4, decoded=False)  # the encoder's path: same bytes, no decode
+    assert end_side == payload and info2["x_hat"] is None and info2["bits"] == info["bits"]
 
 
 def test_lower_quality_is_smaller_and_lowest_drops_the_residual():

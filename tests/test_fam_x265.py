@@ -29,3 +29,13 @@ def test_fine_tune_writes_keyed_weights_and_resumes(tmp_path):
     again = train(tmp_path, FamX265Config.from_dict({**json.loads((tmp_path / "config.json").read_text()),
                                                       "steps": 3}), resume=True, progress=False)
     assert again["steps"] == 3 and again["steps_this_run"] == 1
+
+
+def test_a_damaged_checkpoint_is_one_clear_error(tmp_path):
+    from spikesci.errors import SpikeSciError
+    from spikesci.train.fam_x265 import FamX265Config, train
+
+    (tmp_path / "ckpt.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(SpikeSciError, match="not a readable fam-x265 checkpoint"):
+        cfg = FamX265Config(steps=1, batch=2, val_samples=1, workers=0)
+        train(tmp_path, cfg, resume=True, progress=False)

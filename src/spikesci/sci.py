@@ -211,6 +211,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     t0 = time.time()
     path = Path(path)
     parts: dict[str, int] = {}
+    end_side = {} if hasattr(sm.codec, "intra") else {"decoded": False}  # x265: no reference loop to run
     from spikesci.progress import map_ticks, progress_bar
 
     with ContainerWriter(path, MAGIC, VERSION, header) as writer, \
@@ -219,7 +220,8 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
         for a in range(0, len(frames), gop):
             feats, _ = per.extract(spikes, frames[a:a + gop])
             if not account:
-                payload, _ = sm.codec.compress(feats, qi, flows=False, motion=motion)  # FMVR: cloud side
+                payload, _ = sm.codec.compress(feats, qi, flows=False, motion=motion,  # FMVR: cloud side
+                                               **end_side)
             else:
                 from spikesci.models.codec.accounting import compress_accounted
 

@@ -29,7 +29,8 @@ import torch
 import torch.nn.functional as F
 
 from spikesci.data.synth import SynthConfig, SynthStream, make_sample
-from spikesci.train.recon3 import ReuseBuffer, _lr, psnr
+from spikesci.models.codec.conventional import QUALITY_SETTINGS
+from spikesci.train.recon3 import ReuseBuffer, _lr, load_checkpoint, psnr
 
 
 @dataclass(frozen=True)
@@ -63,7 +64,7 @@ class CodedWindows:
 
     def __init__(self, perception, codec, rng: np.random.Generator, clean: float):
         self.per, self.codec, self.rng, self.clean = perception, codec, rng, clean
-        self.levels = len(codec_settings())
+        self.levels = len(QUALITY_SETTINGS)
 
     @torch.no_grad()
     def maps(self, spikes: torch.Tensor) -> torch.Tensor:
@@ -86,12 +87,6 @@ class CodedWindows:
         qs = [None if self.rng.random() < self.clean else int(self.rng.integers(self.levels))
               for _ in range(feats.shape[0])]
         return torch.stack([self.code(f, q) for f, q in zip(feats, qs)])
-
-
-def codec_settings():
-    from spikesci.models.codec.conventional import QUALITY_SETTINGS
-
-    return QUALITY_SETTINGS
 
 
 def validate(fam, coder: CodedWindows, val: tuple[torch.Tensor, torch.Tensor], clips: list) -> dict:
@@ -137,10 +132,7 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
     step, consumed, elapsed = 0, 0, 0.0
     ckpt = out / "ckpt.pt"
     if resume and ckpt.exists():
-        blob = torch.load(ckpt, map_location="cpu", weights_only=False)
-        fam.load_state_dict(blob["fam"])
-        ema.load_state_dict(blob["ema"])
-        opt.load_state_dict(blob["opt"])
+        blob = load_checkpoint(ckpt, {"fam": fam, "ema": ema, "opt": opt}, "fam-x265")
         step, consumed, elapsed = blob["step"], blob["consumed"], blob["elapsed"]
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     data = replace(cfg.data, frames=per.stride * (per.maps - 1) + per.window)
@@ -217,19 +209,10 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
 
 def run_cli(args) -> dict:
     """`spikesci train --stage fam-x265`."""
-    from spikesci.train.recon3 import load_val_clips
+    from spikesci.train.recon3 import cli_overrides, load_val_clips
 
     cfg = FamX265Config(seed=args.seed)
     if args.resume and (Path(args.out) / "config.json").exists():
         cfg = FamX265Config.from_dict(json.loads((Path(args.out) / "config.json").read_text()))
-    for name in ("steps", "batch", "lr", "threads"):
-        if getattr(args, name, None) is not None:
-            cfg = replace(cfg, **{name: getattr(args, name)})
-    if args.extra_photos:
-        if not Path(args.extra_photos).is_dir():
-            from spikesci.errors import SpikeSciError
-
-            raise SpikeSciError(f"{args.extra_photos}: --extra-photos must be a folder (make training-data)")
-        cfg = replace(cfg, data=replace(cfg.data, extra_photos=str(args.extra_photos)))
-    return train(args.out, cfg, resume=args.resume, clips=load_val_clips(args.val_dat),
+    return train(args.out, cli_overrides(cfg, args), resume=args.resume, clips=load_val_clips(args.val_dat),
                  progress=not args.no_progress, minutes=args.minutes)

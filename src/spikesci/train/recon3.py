@@ -168,6 +168,34 @@ def save_release(path: Path, kind: str, config, state: dict, extra: dict | None 
     torch.save({"kind": kind, "config": config.to_dict(), "state": state, **(extra or {})}, path)
 
 
+def load_checkpoint(path: Path, modules: dict, what: str, device="cpu") -> dict:
+    """A run's checkpoint with `modules` (blob key -> module or optimizer) restored from it; a damaged or
+    foreign file is one SpikeSciError naming it, not an unpickling traceback."""
+    try:
+        blob = torch.load(path, map_location=device, weights_only=False)
+        for key, module in modules.items():
+            module.load_state_dict(blob[key])
+    except Exception as exc:  # noqa: BLE001 - say which file, not how unpickling failed
+        from spikesci.errors import SpikeSciError
+
+        raise SpikeSciError(f"{path}: not a readable {what} checkpoint ({type(exc).__name__})") from exc
+    return blob
+
+
+def cli_overrides(cfg, args):
+    """A recipe config with the `train` command's --steps / --batch / --lr / --threads / --extra-photos."""
+    from spikesci.errors import SpikeSciError
+
+    for name in ("steps", "batch", "lr", "threads"):
+        if getattr(args, name, None) is not None:
+            cfg = replace(cfg, **{name: getattr(args, name)})
+    if args.extra_photos:
+        if not Path(args.extra_photos).is_dir():
+            raise SpikeSciError(f"{args.extra_photos}: --extra-photos must be a folder (make training-data)")
+        cfg = replace(cfg, data=replace(cfg.data, extra_photos=str(args.extra_photos)))
+    return cfg
+
+
 def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: float | None = None,
           clips: list | None = None, progress: bool = True) -> dict:
     """Train (or continue) a release-3 perception model into OUT; returns the summary written to
@@ -190,14 +218,7 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     step, consumed, elapsed = 0, 0, 0.0
     ckpt = out / "ckpt.pt"
     if resume and ckpt.exists():
-        try:
-            blob = torch.load(ckpt, map_location=dev, weights_only=False)
-            net.load_state_dict(blob["net"])
-        except Exception as exc:  # a damaged or foreign file: say which, not how unpickling failed
-            from spikesci.errors import SpikeSciError
-
-            what = type(exc).__name__
-            raise SpikeSciError(f"{ckpt}: not a readable perception3 checkpoint ({what})") from exc
+        blob = load_checkpoint(ckpt, {"net": net}, "perception3", dev)
         ema.load_state_dict(blob["ema"])
         if "opt" in blob:
             opt.load_state_dict(blob["opt"])
@@ -313,13 +334,7 @@ def run_cli(args) -> dict:
                        device=args.device)
     if args.resume and (Path(args.out) / "config.json").exists():
         cfg = Recon3Config.from_dict(json.loads((Path(args.out) / "config.json").read_text()))
-    for name in ("steps", "batch", "lr", "threads"):
-        if getattr(args, name, None) is not None:
-            cfg = replace(cfg, **{name: getattr(args, name)})
-    if args.extra_photos:
-        if not Path(args.extra_photos).is_dir():
-            raise SpikeSciError(f"{args.extra_photos}: --extra-photos must be a folder (make training-data)")
-        cfg = replace(cfg, data=replace(cfg.data, extra_photos=str(args.extra_photos)))
+    cfg = cli_overrides(cfg, args)
     if cfg.device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise SpikeSciError("--device cuda asked for, but this torch has no CUDA device")

@@ -100,5 +100,5 @@ def compress_accounted(codec, feats, quality: int, motion: str = "rdo") -> tuple
     the x265 feature codec's by component (side information, main and residual KLT components)."""
     if hasattr(codec, "intra"):
         return account(codec, feats, quality, motion)
-    payload, info = codec.compress(feats, quality)
+    payload, info = codec.compress(feats, quality, decoded=False)
     return payload, {f"x265 {k}": v for k, v in info["bits"].items()}

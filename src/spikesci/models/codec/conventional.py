@@ -139,10 +139,11 @@ class ConventionalFeatureCodec:
         return QUALITY_SETTINGS[quality]
 
     def compress(self, feats: torch.Tensor, quality: int, flows: bool = False,
-                 motion: str = "rdo") -> tuple[bytes, dict]:
+                 motion: str = "rdo", decoded: bool = True) -> tuple[bytes, dict]:
         """feats (N, C, h, w) -> (payload, dict(x_hat (N, C, h, w) float64 as the decoder gets it, flows
         (N-1, 2, h, w) zeros: this codec sends no motion, bits per part)). `flows`/`motion`: unused (the
-        learned codec's options, accepted so both codecs are called alike)."""
+        learned codec's options, accepted so both codecs are called alike). `decoded=False` (the end side,
+        which keeps no reference) skips decoding its own stream: x_hat and flows are then None."""
         self.require()
         crf, offset = self.settings(quality)
         x = feats.detach().cpu().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats)
@@ -173,7 +174,7 @@ class ConventionalFeatureCodec:
             bits["main" if k == 0 else "residual"] += 8 * len(body)
             parts.append(body)
         payload = b"".join(parts)
-        out = self.decompress(payload)
+        out = self.decompress(payload) if decoded else {"x_hat": None, "flows": None}
         return payload, {"x_hat": out["x_hat"], "flows": out["flows"], "bits": bits}
 
     def decompress(self, payload: bytes, expect: tuple[int, int, int] | None = None) -> dict:

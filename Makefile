@@ -6,15 +6,22 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv demo test lint bench clean training-data train-gpu
 
-venv: $(STAMP)
+KERNEL := src/spikesci/lossless/_mixcoder.c src/spikesci/lossless/_mixkernel.h
 
-$(STAMP): pyproject.toml
+venv: $(STAMP) $(VENV)/.kernel
+
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# CPU build from local disk; never an unpinned torch (it would pull a multi-GB CUDA build)
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# the archive's compiled coder, rebuilt in place when its C source changes (optional: see setup.py)
+$(VENV)/.kernel: $(KERNEL) $(STAMP)
+	$(BIN)/python setup.py --quiet build_ext --inplace || echo "spikesci: compiled archive coder not built (pure-Python fallback)"
+	touch $@
 
 demo: venv
 	$(BIN)/spikesci demo --out demo_out

@@ -34,7 +34,7 @@ def _moving(t, h, w, seed=0):
     w=st.integers(1, 13),
     rate=st.sampled_from([0.0, 0.05, 0.3, 0.9, 1.0]),
     chunk=st.integers(1, 5),
-    model=st.sampled_from(["ctx", "simple"]),
+    model=st.sampled_from(["mix", "ctx", "simple"]),
     seed=st.integers(0, 2**16),
 )
 def test_round_trip_property(tmp_path, t, h, w, rate, chunk, model, seed):
@@ -147,13 +147,15 @@ def test_spike_reds_floor(tmp_path):
     assert np.array_equal(unpack_spikes(tmp_path / "c.spkz", frames=(30, 40)), spikes[30:40])
 
 
-def test_parallel_workers_same_bytes(tmp_path):
-    """Chunks coded in two processes give the same payloads as in one, and decode the same."""
+@pytest.mark.parametrize("model", ["mix", "ctx"])
+def test_parallel_workers_same_bytes(tmp_path, model):
+    """Chunks coded by two workers (threads for mix, processes for ctx) give the same payloads as by
+    one, and decode the same."""
     from spikesci.lossless.archive import Archive
 
     spikes = _moving(30, 16, 24, seed=4)
-    pack_spikes(spikes, tmp_path / "one.spkz", chunk_frames=8, workers=1)
-    pack_spikes(spikes, tmp_path / "two.spkz", chunk_frames=8, workers=2)
+    pack_spikes(spikes, tmp_path / "one.spkz", chunk_frames=8, workers=1, model=model)
+    pack_spikes(spikes, tmp_path / "two.spkz", chunk_frames=8, workers=2, model=model)
     with Archive(tmp_path / "one.spkz") as a, Archive(tmp_path / "two.spkz") as b:
         assert a.reader.num_chunks == b.reader.num_chunks == 4
         for i in range(4):

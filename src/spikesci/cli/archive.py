@@ -205,9 +205,10 @@ def register(commands, bench) -> None:
     )
     p.add_argument(
         "--model",
-        choices=("ctx", "simple"),
-        default="ctx",
-        help="context model: ctx (default) or the simple ISI baseline",
+        choices=("mix", "ctx", "simple"),
+        default=None,
+        help="context model: mix (default where its compiled coder is built, else ctx), ctx (the numpy "
+        "model of format 2) or the simple ISI baseline",
     )
     p.add_argument("--json", action="store_true", help="print stats as JSON (bytes, bpp, MB/s)")
     _add_parallel(p)

@@ -31,9 +31,9 @@ from spikesci.lossless.format import (
     default_bands,
     make_header,
 )
-from spikesci.lossless.model import ModelSpec
 from spikesci.lossless.parallel import default_workers, ordered_map, pick_workers
 from spikesci.lossless.source import ArraySource, Source, StreamSource, open_source
+from spikesci.lossless.spec import ModelSpec, default_model, in_threads
 
 Progress = bool | Callable[[int, int | None], None]
 
@@ -84,13 +84,14 @@ def _pack(
     source: Source,
     dst,
     chunk_frames: int,
-    model: str,
+    model: str | None,
     progress: Progress,
     workers: int | None,
     bands: int | None = None,
 ) -> dict:
     _check_sizes(source.height, source.width, chunk_frames)
-    spec = ModelSpec(model)
+    spec = ModelSpec(default_model() if model is None else model)
+    threads = in_threads(spec)
     bands = default_bands(source.height, source.width) if bands is None else bands
     if not 1 <= bands <= min(MAX_BANDS, source.height):
         raise SpikeFileError(f"bands must be between 1 and {min(MAX_BANDS, source.height)}")
@@ -102,7 +103,7 @@ def _pack(
     if source.frames is None:  # a pipe: as long as it is, use both cores
         nworkers = default_workers() if workers is None else pick_workers(workers, 0)
     else:
-        nworkers = pick_workers(workers, source.frames * pixels_per_frame)
+        nworkers = pick_workers(workers, source.frames * pixels_per_frame, threads)
     counts = {"spikes": 0, "frames": 0, "chunks": 0}
 
     def jobs():
@@ -118,7 +119,7 @@ def _pack(
     writer = ContainerWriter(dst, MAGIC, VERSION, header)
     try:
         nchunks = None if source.frames is None else -(-source.frames // chunk_frames) * bands
-        for k, payload in enumerate(ordered_map(_encode_job, jobs(), nworkers, nchunks)):
+        for k, payload in enumerate(ordered_map(_encode_job, jobs(), nworkers, nchunks, threads)):
             writer.write_chunk(payload)
             if k % bands == bands - 1:
                 bar(struct.unpack_from("<I", payload)[0])
@@ -173,7 +174,7 @@ def pack(
     height: int = DEFAULT_HEIGHT,
     width: int = DEFAULT_WIDTH,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    model: str = "ctx",
+    model: str | None = None,
     progress: Progress = False,
     workers: int | None = None,
     bands: int | None = None,
@@ -182,9 +183,10 @@ def pack(
     (`src` with a `read` method, e.g. sys.stdin.buffer: read one chunk at a time until it ends, so a
     camera pipe or a growing recording packs in bounded memory); returns size and speed stats.
 
-    `workers`: processes coding chunks in parallel (default: 2 cores for clips of 8 M spike-pixels
-    or more, and for pipes); the bytes do not depend on it. `bands`: row bands a chunk is split into
-    (default: one per 65536 pixels, at most 8)."""
+    `model`: "mix" (the default where its compiled coder is built), "ctx" (otherwise) or "simple".
+    `workers`: threads (model "mix") or processes coding chunks in parallel (default: 2 cores; for
+    processes only for clips of 8 M spike-pixels or more, and for pipes); the bytes do not depend on it.
+    `bands`: row bands a chunk is split into (default: one per 65536 pixels, at most 8)."""
     if hasattr(src, "read"):
         source: Source = StreamSource(src, height, width, getattr(src, "name", "standard input"))
     else:
@@ -196,7 +198,7 @@ def pack_spikes(
     spikes: np.ndarray,
     path,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    model: str = "ctx",
+    model: str | None = None,
     progress: Progress = False,
     workers: int | None = None,
     bands: int | None = None,

@@ -1,4 +1,5 @@
-"""Range-code one chunk of spike frames with a `ChunkModel` (constriction's queue range coder).
+"""Range-code one chunk of spike frames: model "ctx"/"simple" with a `ChunkModel` and constriction's
+queue range coder (below), model "mix" with its compiled coder (mix.py).
 
 Within each phase of a frame the pixels are sorted (stably) by probability level. Each level's run
 of bits is coded 8 at a time as one symbol of a fixed 256-letter model (the product of 8 Bernoullis
@@ -98,9 +99,22 @@ def _decode_phase(dec, lv: np.ndarray) -> np.ndarray:
     return bits
 
 
+def _padding_tail(padding: np.ndarray | None) -> tuple[int, bytes]:
+    if padding is not None and np.any(padding):
+        return FLAG_PADDING, zlib.compress(np.asarray(padding, dtype=np.uint8).tobytes(), 9)
+    return 0, b""
+
+
 def encode_chunk(spikes: np.ndarray, spec: ModelSpec, padding: np.ndarray | None = None) -> bytes:
-    """(t, H, W) uint8 0/1 -> payload. `padding`: each frame's last `.dat` byte when pad bits are set."""
+    """(t, H, W) uint8 0/1 -> payload. `padding`: each frame's last `.dat` byte when pad bits are set.
+    Model "mix": the payload's word count is a byte count and the stream is the compiled coder's."""
     t, h, w = spikes.shape
+    if spec.name == "mix":
+        from spikesci.lossless import mix
+
+        stream = mix.encode(np.ascontiguousarray(spikes != 0).view(np.uint8), t, h, w)
+        flags, tail = _padding_tail(padding)
+        return _HEAD.pack(t, flags, len(stream)) + stream + tail
     model = ChunkModel(h, w, spec)
     perm = model.layout.perm
     enc = constriction.stream.queue.RangeEncoder()
@@ -116,11 +130,7 @@ def encode_chunk(spikes: np.ndarray, spec: ModelSpec, padding: np.ndarray | None
             model.update_phase(ctxs, bits[sl])
         model.end_frame(frame, bits)
     words = enc.get_compressed()
-    flags = 0
-    tail = b""
-    if padding is not None and np.any(padding):
-        flags |= FLAG_PADDING
-        tail = zlib.compress(np.asarray(padding, dtype=np.uint8).tobytes(), 9)
+    flags, tail = _padding_tail(padding)
     return _HEAD.pack(t, flags, len(words)) + words.astype("<u4").tobytes() + tail
 
 
@@ -138,7 +148,7 @@ def decode_chunk(
     if len(payload) < _HEAD.size:
         raise ContainerError(f"{where} is damaged (payload too short)")
     t, flags, nwords = _HEAD.unpack_from(payload)
-    end = _HEAD.size + 4 * nwords
+    end = _HEAD.size + (nwords if spec.name == "mix" else 4 * nwords)
     if t != expect_frames or flags & ~FLAG_PADDING or end > len(payload):
         raise ContainerError(f"{where} is damaged (inconsistent chunk header)")
     padding = None
@@ -151,9 +161,16 @@ def decode_chunk(
             raise ContainerError(f"{where} is damaged (padding bytes)")
     elif end != len(payload):
         raise ContainerError(f"{where} is damaged (trailing bytes)")
+    stop = t if stop is None else min(stop, t)
+    if spec.name == "mix":
+        from spikesci.lossless import mix
+
+        out = np.empty((stop, height, width), dtype=np.uint8)
+        mix.decode_into(memoryview(payload)[_HEAD.size : end], stop, height, width, out)
+        return out, padding
     words = np.frombuffer(payload, dtype="<u4", count=nwords, offset=_HEAD.size).astype(np.uint32)
     try:
-        out = _decode_frames(words, t, height, width, spec, t if stop is None else stop)
+        out = _decode_frames(words, t, height, width, spec, stop)
     except ContainerError:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged stream must never escape as a traceback
@@ -166,7 +183,7 @@ def _decode_frames(words: np.ndarray, t: int, h: int, w: int, spec: ModelSpec, s
     model = ChunkModel(h, w, spec)
     perm = model.layout.perm
     dec = constriction.stream.queue.RangeDecoder(words)
-    out = np.zeros((min(stop, t), h, w), dtype=np.uint8)
+    out = np.zeros((stop, h, w), dtype=np.uint8)
     bits = np.empty(h * w, dtype=np.uint8)
     for f in range(out.shape[0]):
         frame = out[f]

@@ -26,12 +26,12 @@ import numpy as np
 from spikesci.errors import ContainerError
 from spikesci.io.container import ContainerReader
 from spikesci.lossless.coder import decode_chunk
-from spikesci.lossless.model import MODEL_IDS, MODEL_VERSIONS, ModelSpec
 from spikesci.lossless.parallel import ordered_map, pick_workers
+from spikesci.lossless.spec import ModelSpec, in_threads, known
 
 MAGIC = b"SPKZ"
-VERSION = 2
-READ_VERSIONS = (1, 2)
+VERSION = 3  # 3: the same layout, model "mix" (model version 3) by default
+READ_VERSIONS = (1, 2, 3)
 DEFAULT_CHUNK_FRAMES = 100  # 5 ms at 20 kHz: see docs/lossless.md for the size / random-access trade-off
 MAX_PIXELS = 1 << 26
 MAX_CHUNK_PIXELS = 1 << 31  # a decoded chunk is held in memory: refuse headers asking for more
@@ -133,7 +133,7 @@ class Archive:
             and 1 <= self.bands <= min(MAX_BANDS, self.height)
         ):
             raise ContainerError(f"{name}: archive header has impossible sizes")
-        if model not in MODEL_IDS or model_version not in MODEL_VERSIONS:
+        if not known(model, model_version):
             raise ContainerError(
                 f"{name}: coded with model '{model}' v{model_version}, which this spikesci cannot decode"
             )
@@ -183,9 +183,10 @@ class Archive:
         called after each piece."""
         cf, nb = self.chunk_frames, self.bands
         chunks = range(start // cf, -(-stop // cf))
-        nworkers = pick_workers(workers, (stop - start) * self.height * self.width)
+        threads = in_threads(self.spec)
+        nworkers = pick_workers(workers, (stop - start) * self.height * self.width, threads)
         jobs = (self._job(i, b, min(stop - i * cf, cf)) for i in chunks for b in range(nb))
-        results = ordered_map(_decode_job, jobs, nworkers, len(chunks) * nb)
+        results = ordered_map(_decode_job, jobs, nworkers, len(chunks) * nb, threads)
         for i in chunks:
             c0 = i * cf
             spikes, padding = self._checked(i, [next(results) for _ in range(nb)])

@@ -24,9 +24,9 @@ bit on every machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
+
+from spikesci.lossless.spec import ModelSpec  # noqa: F401  (re-exported: ModelSpec lived here)
 
 PBITS = 20
 PSCALE = 1 << PBITS
@@ -42,8 +42,6 @@ QMAX = 8
 N_NB = 5  # 0..4 neighbours that fired in the previous frame
 N_CUR = 6  # 0..4 neighbours that fired in this frame, 5 = not known yet (first phase)
 N_SIDE = 9  # sign(d3 - d2), sign(d4 - d3)
-MODEL_IDS = ("simple", "ctx")
-MODEL_VERSIONS = (1, 2)  # 2: pixels that have not fired (or fired once) in a chunk get their own contexts
 _ONE = np.float32(1.0)  # float32 counts: exact to 2**24, then they saturate (the same way everywhere)
 _SATURATED = 2.0**24
 _KD_KNOWN = 1024  # see ChunkModel._kd_img
@@ -152,20 +150,6 @@ def _prob(table: np.ndarray, ctx: np.ndarray, prior: np.ndarray | float, weight:
     pairs = np.take(table.view(np.uint64), ctx).view(np.float32)
     n1 = pairs[1::2]
     return (n1 + weight * prior) / (pairs[0::2] + n1 + weight)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Which model codes a chunk; stored in the archive header so a decoder can refuse what it lacks."""
-
-    name: str = "ctx"
-    version: int = MODEL_VERSIONS[-1]
-
-    def __post_init__(self):
-        if self.name not in MODEL_IDS:
-            raise ValueError(f"unknown model {self.name!r}; known: {', '.join(MODEL_IDS)}")
-        if self.version not in MODEL_VERSIONS:
-            raise ValueError(f"unknown model version {self.version}")
 
 
 class _Layout:

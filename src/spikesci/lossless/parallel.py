@@ -1,7 +1,8 @@
 """Chunks are independent, so they can be coded on several cores; results come back in order.
 
 A bounded number of chunks is in flight at a time, so a long recording still streams in bounded
-memory. Workers are forked processes (numpy and the range coder hold the GIL too often for threads).
+memory. Workers are threads for the compiled "mix" coder (it releases the GIL), forked processes for
+the numpy model (numpy and constriction hold the GIL too often for threads).
 """
 
 from __future__ import annotations
@@ -25,29 +26,43 @@ def default_workers() -> int:
 PARALLEL_MIN_PIXELS = 1 << 23  # below ~8 M spike-pixels forking costs more than a second core saves
 
 
-def pick_workers(workers: int | None, pixels: int) -> int:
-    """Processes to use for `pixels` of work: `workers` if given, else 2 cores for large work only."""
+def pick_workers(workers: int | None, pixels: int, threads: bool = False) -> int:
+    """Workers for `pixels` of work: `workers` if given, else 2 cores (for processes: large work only)."""
     if workers is not None:
         if workers < 1:
             raise ConfigError(f"workers must be at least 1, got {workers}")
         return workers
-    return default_workers() if pixels >= PARALLEL_MIN_PIXELS else 1
+    return default_workers() if threads or pixels >= PARALLEL_MIN_PIXELS else 1
 
 
-def ordered_map(fn: Callable, items: Iterable, workers: int, total: int | None) -> Iterator:
-    """fn(item) for each item, in order; in `workers` processes when there may be more than one item
-    (`total` None: not known, e.g. a pipe)."""
+def _pool(workers: int, threads: bool):
+    """A thread pool when `fn` releases the GIL (the compiled coder), else forked processes; None when
+    neither is possible."""
+    if threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        return ThreadPoolExecutor(max_workers=workers)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+
+
+def ordered_map(
+    fn: Callable, items: Iterable, workers: int, total: int | None, threads: bool = False
+) -> Iterator:
+    """fn(item) for each item, in order; in `workers` processes (threads with `threads`: for work that
+    releases the GIL) when there may be more than one item (`total` None: not known, e.g. a pipe)."""
     few = total is not None and total <= 1
-    if workers > 1 and not few:  # imported only here: a one-core decode starts ~30 ms sooner without them
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-    if workers <= 1 or few or "fork" not in multiprocessing.get_all_start_methods():
+    most = workers if total is None else min(workers, total)
+    pool = None if workers <= 1 or few else _pool(most, threads)
+    if pool is None:  # pools are imported only when used: a one-core decode starts ~30 ms sooner
         for item in items:
             yield fn(item)
         return
-    ctx = multiprocessing.get_context("fork")
-    most = workers if total is None else min(workers, total)
-    with ProcessPoolExecutor(max_workers=most, mp_context=ctx) as pool:
+    with pool:
         pending: deque = deque()
         it = iter(items)
         try:

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -191,3 +192,26 @@ def test_fast_start_imports_nothing_heavy(tmp_path, dat):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_unpack_to_dat_starts_without_numpy(tmp_path, dat):
+    """A "mix" archive back to .dat (file or pipe, whole or a range) never imports numpy: Python and
+    numpy starting take about as long as `xz -d` takes for a whole clip."""
+    from spikesci.lossless.mix import COMPILED
+
+    if not COMPILED:
+        pytest.skip("compiled coder not built")
+    src, _ = dat
+    arc = tmp_path / "a.spkz"
+    assert _run(["pack", str(src), "-o", str(arc), "--height", "10", "--width", "15"]).returncode == 0
+    code = (
+        "import sys; from spikesci.cli import main; "
+        f"a = main(['unpack', r'{arc}', '-o', r'{tmp_path / 'a.dat'}']); "
+        f"b = main(['unpack', r'{arc}', '-o', r'{tmp_path / 'b.dat'}', '--frames', '2:5']); "
+        "sys.exit(0 if (a, b) == (0, 0) and 'numpy' not in sys.modules else 3)"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (tmp_path / "a.dat").read_bytes() == Path(src).read_bytes()
+    fb = (10 * 15 + 7) // 8
+    assert (tmp_path / "b.dat").read_bytes() == Path(src).read_bytes()[2 * fb : 5 * fb]

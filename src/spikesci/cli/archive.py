@@ -132,21 +132,24 @@ def _pack(args: argparse.Namespace) -> int:
 def _unpack(args: argparse.Namespace) -> int:
     if _is_batch(args.inputs, args.output):
         return _batch("unpack", args)
-    from spikesci.lossless import archive
+    from spikesci.lossless.fastdat import unpack_dat  # no numpy: a "mix" archive back to .dat
 
     src = args.inputs[0]
     if src == STDIO:
         raise SpikeSciError("unpack reads an archive file (it needs its index): give IN.spkz, not '-'")
     frames = parse_range(args.frames)
     if args.output == STDIO:
-        stats = archive.unpack(
-            src, sys.stdout.buffer, frames=frames, progress=not args.json, workers=args.workers
-        )
         out, report = "-", sys.stderr  # standard output carries the frames
+        dst = sys.stdout.buffer
     else:
-        out = check_output(args.output, args.force, inputs=(src,))
-        stats = archive.unpack(src, out, frames=frames, progress=not args.json, workers=args.workers)
+        out = dst = check_output(args.output, args.force, inputs=(src,))
         report = sys.stdout
+    opts = dict(frames=frames, progress=not args.json, workers=args.workers)
+    stats = unpack_dat(src, dst, **opts)
+    if stats is None:
+        from spikesci.lossless import archive
+
+        stats = archive.unpack(src, dst, **opts)
     stats["input"] = str(src)
     if args.json:
         if report is sys.stdout:

@@ -1,19 +1,30 @@
 """Spike file I/O: PKU `.dat` (SpikeCV layout; a range is read through a memory map, `open_dat` slices
-lazily), `.npz`, container framing."""
+lazily), `.npz`, container framing.
 
-from spikesci.io.dat import DatClip, dat_frame_bytes, dat_num_frames, open_dat, read_dat, write_dat
-from spikesci.io.npz import read_npz, write_npz
-from spikesci.io.spikes import read_spikes, write_spikes
+Names load on first use, so `spikesci.io.container` and `spikesci.io.frames` (no numpy) stay light for
+the archive's fast unpack path.
+"""
 
-__all__ = [
-    "DatClip",
-    "open_dat",
-    "dat_frame_bytes",
-    "dat_num_frames",
-    "read_dat",
-    "write_dat",
-    "read_npz",
-    "write_npz",
-    "read_spikes",
-    "write_spikes",
-]
+from __future__ import annotations
+
+import importlib
+
+_NAMES = {
+    "DatClip": "dat",
+    "open_dat": "dat",
+    "dat_frame_bytes": "frames",
+    "dat_num_frames": "dat",
+    "read_dat": "dat",
+    "write_dat": "dat",
+    "read_npz": "npz",
+    "write_npz": "npz",
+    "read_spikes": "spikes",
+    "write_spikes": "spikes",
+}
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str):
+    if name in _NAMES:
+        return getattr(importlib.import_module(f"spikesci.io.{_NAMES[name]}"), name)
+    raise AttributeError(f"module 'spikesci.io' has no attribute {name!r}")

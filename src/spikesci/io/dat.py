@@ -19,18 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from spikesci.errors import SpikeFileError
+from spikesci.io.frames import dat_frame_bytes
+from spikesci.io.frames import frame_range as _frame_range
 
 DEFAULT_HEIGHT = 250
 DEFAULT_WIDTH = 400
 # Resolutions of spike cameras and data sets in use, offered when a file does not fit the given size.
 COMMON_SIZES = ((250, 400), (250, 250), (400, 250), (500, 800), (1000, 1000), (224, 224), (256, 256))
-
-
-def dat_frame_bytes(height: int, width: int) -> int:
-    """Bytes one frame takes on disk (H*W bits rounded up to whole bytes)."""
-    if height <= 0 or width <= 0:
-        raise SpikeFileError(f"frame size must be positive, got {height}x{width}")
-    return (height * width + 7) // 8
 
 
 def _fit_hint(size: int, height: int, width: int) -> str:
@@ -60,35 +55,6 @@ def dat_num_frames(path: str | os.PathLike, height: int = DEFAULT_HEIGHT, width:
             f"({fb} bytes each); would fit: {_fit_hint(size, height, width)}"
         )
     return size // fb
-
-
-def _frame_range(frames, total: int) -> tuple[int, int]:
-    """Normalise `frames` (None, count, (start, stop), slice or range) to a checked [start, stop)."""
-    if frames is None:
-        return 0, total
-    if isinstance(frames, (bool, np.bool_)):
-        raise SpikeFileError(f"frames must be a count or a range, got {frames!r}")
-    if isinstance(frames, (int, np.integer)):
-        if frames < 0:  # "the first -3 frames" means nothing; [-3:] is written (-3, None)
-            raise SpikeFileError(f"frames={int(frames)}: a frame count must be 0 or more "
-                                 f"(for the last frames give a range, e.g. (-3, None))")
-        start, stop = 0, int(frames)
-    elif isinstance(frames, (slice, range)):
-        if frames.step not in (None, 1):
-            raise SpikeFileError("frame ranges must be contiguous (step 1)")
-        start = 0 if frames.start is None else frames.start
-        stop = total if frames.stop is None else frames.stop
-    else:
-        start, stop = frames
-        start = 0 if start is None else start
-        stop = total if stop is None else stop
-    if start < 0:
-        start += total
-    if stop < 0:
-        stop += total
-    if not 0 <= start <= stop <= total:
-        raise SpikeFileError(f"frame range {start}:{stop} is outside the file's {total} frames")
-    return int(start), int(stop)
 
 
 def unpack_frames(packed: np.ndarray, height: int, width: int) -> np.ndarray:

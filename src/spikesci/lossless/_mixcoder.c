@@ -55,9 +55,41 @@ static PyObject *py_decode(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* to_dat(out, band, frames, height, width, row0, rows): OR the bits of a band (frames x rows x width
+ * bytes of 0/1, rows row0.. of the frame) into `out`, frames in the `.dat` layout: rows bottom-up,
+ * 8 pixels a byte, least-significant bit first, ceil(height x width / 8) bytes a frame. */
+static PyObject *py_to_dat(PyObject *self, PyObject *args) {
+    Py_buffer out, band;
+    int frames, h, w, r0, rows;
+    if (!PyArg_ParseTuple(args, "w*y*iiiii", &out, &band, &frames, &h, &w, &r0, &rows)) return NULL;
+    size_t fb = ((size_t)h * w + 7) / 8;
+    int ok = frames >= 0 && h > 0 && w > 0 && r0 >= 0 && rows >= 0 && r0 + rows <= h &&
+             (size_t)band.len >= (size_t)frames * rows * w && (size_t)out.len >= (size_t)frames * fb;
+    if (ok) {
+        Py_BEGIN_ALLOW_THREADS
+        const uint8_t *src = (const uint8_t *)band.buf;
+        for (int t = 0; t < frames; t++) {
+            uint8_t *o = (uint8_t *)out.buf + (size_t)t * fb;
+            for (int yy = 0; yy < rows; yy++, src += w) {
+                size_t k = (size_t)(h - 1 - (r0 + yy)) * w;
+                for (int x = 0; x < w; x++, k++) o[k >> 3] |= (uint8_t)((src[x] & 1) << (k & 7));
+            }
+        }
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&band);
+    if (!ok) {
+        PyErr_SetString(PyExc_ValueError, "to_dat: buffer sizes do not match the frame shape");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"encode", py_encode, METH_VARARGS, "encode(bits, frames, height, width) -> bytes"},
     {"decode", py_decode, METH_VARARGS, "decode(data, frames, height, width, out) -> None"},
+    {"to_dat", py_to_dat, METH_VARARGS, "to_dat(out, band, frames, height, width, row0, rows) -> None"},
     {NULL, NULL, 0, NULL},
 };
 

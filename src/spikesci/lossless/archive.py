@@ -6,10 +6,8 @@ temporary file and renamed only once every chunk coded or decoded cleanly (a pip
 
 from __future__ import annotations
 
-import os
 import struct
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -17,8 +15,9 @@ import numpy as np
 
 from spikesci.errors import SpikeFileError
 from spikesci.io.container import ContainerWriter
-from spikesci.io.dat import DEFAULT_HEIGHT, DEFAULT_WIDTH, _frame_range, dat_frame_bytes, pack_frames
+from spikesci.io.dat import DEFAULT_HEIGHT, DEFAULT_WIDTH, _frame_range, pack_frames
 from spikesci.lossless.coder import encode_chunk
+from spikesci.lossless.fastdat import unpack_dat, write_atomically
 from spikesci.lossless.format import (
     DEFAULT_CHUNK_FRAMES,
     MAGIC,
@@ -32,37 +31,11 @@ from spikesci.lossless.format import (
     make_header,
 )
 from spikesci.lossless.parallel import default_workers, ordered_map, pick_workers
+from spikesci.lossless.progress import Bar as _Bar
+from spikesci.lossless.progress import Progress
+from spikesci.lossless.progress import stats as _stats
 from spikesci.lossless.source import ArraySource, Source, StreamSource, open_source
 from spikesci.lossless.spec import ModelSpec, default_model, in_threads
-
-Progress = bool | Callable[[int, int | None], None]
-
-
-class _Bar:
-    """Progress in frames: a tqdm bar with ETA on stderr (progress=True) once the work has taken half a
-    second (short work starts faster without importing tqdm), or calls progress(done, total)."""
-
-    def __init__(self, progress: Progress, total: int | None, desc: str):
-        self.done, self.total, self.desc, self.bar = 0, total, desc, None
-        self.show = progress is True
-        self.fn = progress if callable(progress) else None
-        self.t0 = time.perf_counter()
-
-    def __call__(self, frames: int) -> None:
-        self.done += frames
-        if self.bar is not None:
-            self.bar.update(frames)
-        elif self.show and time.perf_counter() - self.t0 > 0.5:
-            from tqdm import tqdm
-
-            opts = dict(unit="frame", leave=False, dynamic_ncols=True)
-            self.bar = tqdm(total=self.total, initial=self.done, desc=self.desc, **opts)
-        elif self.fn is not None:
-            self.fn(self.done, self.total)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _encode_job(job: tuple) -> bytes:
@@ -145,29 +118,6 @@ def _pack(
     )
 
 
-def _stats(nbytes, frames, height, width, seconds, spikes=None, **extra) -> dict:
-    pixels = frames * height * width
-    raw = frames * dat_frame_bytes(height, width)
-    bpp = 8.0 * nbytes / pixels if pixels else 0.0
-    out = {
-        "bytes": int(nbytes),
-        "raw_bytes": int(raw),
-        "frames": int(frames),
-        "height": int(height),
-        "width": int(width),
-        "bpp": bpp,
-        "bits_per_spike_pixel": bpp,
-        "ratio": raw / nbytes if nbytes else 0.0,
-        "seconds": seconds,
-        "mbps": raw / 1e6 / max(seconds, 1e-9),
-        "mpix_s": pixels / 1e6 / max(seconds, 1e-9),
-    }
-    if spikes is not None:
-        out["firing_rate"] = spikes / pixels if pixels else 0.0
-    out.update(extra)
-    return out
-
-
 def pack(
     src,
     dst_path,
@@ -220,6 +170,10 @@ def unpack(src, dst=None, frames=None, progress: Progress = False, workers: int 
     (a `.dat` comes back byte for byte) and return stats; with a binary pipe (`dst` with a `write`
     method, e.g. sys.stdout.buffer) write the raw `.dat` bytes into it chunk by chunk and return stats.
     `frames`: None, N, (start, stop) or slice."""
+    if dst is not None:  # a "mix" archive to .dat bytes: the numpy-free path
+        fast = unpack_dat(src, dst, frames, progress, workers)
+        if fast is not None:
+            return fast
     t0 = time.perf_counter()
     with Archive(src) as arc:
         start, stop = _frame_range(frames, arc.frames)
@@ -241,14 +195,7 @@ def unpack(src, dst=None, frames=None, progress: Progress = False, workers: int 
                 spikes = np.concatenate(parts) if parts else np.zeros((0, arc.height, arc.width), np.uint8)
                 write_npz(dst, spikes, label=arc.label)
             elif suffix == ".dat":
-                tmp = dst.with_name(dst.name + ".part")
-                try:
-                    with open(tmp, "wb") as fh:
-                        _write_dat(arc, start, stop, fh, bar, workers)
-                    os.replace(tmp, dst)
-                except BaseException:
-                    tmp.unlink(missing_ok=True)
-                    raise
+                write_atomically(dst, lambda fh: _write_dat(arc, start, stop, fh, bar, workers))
             else:
                 raise SpikeFileError(f"{dst}: unknown spike file type '{suffix}' (expected .dat or .npz)")
         finally:

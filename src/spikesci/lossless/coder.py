@@ -7,24 +7,18 @@ of that level), and the few bits left over after the last whole byte of every ru
 in one call with a Bernoulli per bit. So all per-pixel work is vectorized and the coder runs at
 hundreds of millions of pixels per second.
 
-Payload of a chunk:  frames u32 | flags u8 | words u32 | words x u32 (range coder output) |
-[zlib of each frame's last `.dat` byte, when flags & 1: only for H*W not a multiple of 8 with
-non-zero padding bits, so that unpack gives back the original `.dat` byte for byte].
+The payload's framing (frame count, flags, the `.dat` padding bytes) is payload.py's.
 """
 
 from __future__ import annotations
-
-import struct
-import zlib
 
 import constriction
 import numpy as np
 
 from spikesci.errors import ContainerError
+from spikesci.lossless import payload
 from spikesci.lossless.model import NUM_LEVELS, ChunkModel, ModelSpec, level_probabilities
 
-_HEAD = struct.Struct("<IBI")
-FLAG_PADDING = 1
 _MODELS: dict = {}
 
 
@@ -99,12 +93,6 @@ def _decode_phase(dec, lv: np.ndarray) -> np.ndarray:
     return bits
 
 
-def _padding_tail(padding: np.ndarray | None) -> tuple[int, bytes]:
-    if padding is not None and np.any(padding):
-        return FLAG_PADDING, zlib.compress(np.asarray(padding, dtype=np.uint8).tobytes(), 9)
-    return 0, b""
-
-
 def encode_chunk(spikes: np.ndarray, spec: ModelSpec, padding: np.ndarray | None = None) -> bytes:
     """(t, H, W) uint8 0/1 -> payload. `padding`: each frame's last `.dat` byte when pad bits are set.
     Model "mix": the payload's word count is a byte count and the stream is the compiled coder's."""
@@ -113,8 +101,7 @@ def encode_chunk(spikes: np.ndarray, spec: ModelSpec, padding: np.ndarray | None
         from spikesci.lossless import mix
 
         stream = mix.encode(np.ascontiguousarray(spikes != 0).view(np.uint8), t, h, w)
-        flags, tail = _padding_tail(padding)
-        return _HEAD.pack(t, flags, len(stream)) + stream + tail
+        return payload.join(t, stream, len(stream), _padding_bytes(padding))
     model = ChunkModel(h, w, spec)
     perm = model.layout.perm
     enc = constriction.stream.queue.RangeEncoder()
@@ -130,12 +117,15 @@ def encode_chunk(spikes: np.ndarray, spec: ModelSpec, padding: np.ndarray | None
             model.update_phase(ctxs, bits[sl])
         model.end_frame(frame, bits)
     words = enc.get_compressed()
-    flags, tail = _padding_tail(padding)
-    return _HEAD.pack(t, flags, len(words)) + words.astype("<u4").tobytes() + tail
+    return payload.join(t, words.astype("<u4").tobytes(), len(words), _padding_bytes(padding))
+
+
+def _padding_bytes(padding: np.ndarray | None) -> bytes | None:
+    return None if padding is None else np.asarray(padding, dtype=np.uint8).tobytes()
 
 
 def decode_chunk(
-    payload: bytes,
+    data: bytes,
     height: int,
     width: int,
     spec: ModelSpec,
@@ -145,30 +135,16 @@ def decode_chunk(
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Payload -> ((t, H, W) uint8 spikes, padding bytes or None); with `stop`, only the first `stop`
     frames are decoded (and returned). Any inconsistency -> ContainerError."""
-    if len(payload) < _HEAD.size:
-        raise ContainerError(f"{where} is damaged (payload too short)")
-    t, flags, nwords = _HEAD.unpack_from(payload)
-    end = _HEAD.size + (nwords if spec.name == "mix" else 4 * nwords)
-    if t != expect_frames or flags & ~FLAG_PADDING or end > len(payload):
-        raise ContainerError(f"{where} is damaged (inconsistent chunk header)")
-    padding = None
-    if flags & FLAG_PADDING:
-        try:
-            padding = np.frombuffer(zlib.decompress(payload[end:]), dtype=np.uint8)
-        except zlib.error:
-            raise ContainerError(f"{where} is damaged (padding bytes)") from None
-        if padding.size != t:
-            raise ContainerError(f"{where} is damaged (padding bytes)")
-    elif end != len(payload):
-        raise ContainerError(f"{where} is damaged (trailing bytes)")
+    t, body, raw_padding = payload.split(data, 1 if spec.name == "mix" else 4, expect_frames, where)
+    padding = None if raw_padding is None else np.frombuffer(raw_padding, dtype=np.uint8)
     stop = t if stop is None else min(stop, t)
     if spec.name == "mix":
         from spikesci.lossless import mix
 
         out = np.empty((stop, height, width), dtype=np.uint8)
-        mix.decode_into(memoryview(payload)[_HEAD.size : end], stop, height, width, out)
+        mix.decode_into(body, stop, height, width, out)
         return out, padding
-    words = np.frombuffer(payload, dtype="<u4", count=nwords, offset=_HEAD.size).astype(np.uint32)
+    words = np.frombuffer(body, dtype="<u4").astype(np.uint32)
     try:
         out = _decode_frames(words, t, height, width, spec, stop)
     except ContainerError:

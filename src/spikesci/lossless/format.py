@@ -20,14 +20,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from spikesci.errors import ContainerError
 from spikesci.io.container import ContainerReader
-from spikesci.lossless.coder import decode_chunk
 from spikesci.lossless.parallel import ordered_map, pick_workers
 from spikesci.lossless.spec import ModelSpec, in_threads, known
+
+if TYPE_CHECKING:  # numpy is imported where chunks are decoded, so the fast unpack path starts without it
+    import numpy as np
 
 MAGIC = b"SPKZ"
 VERSION = 3  # 3: the same layout, model "mix" (model version 3) by default
@@ -91,6 +92,8 @@ def make_header(
 
 
 def _decode_job(job: tuple) -> tuple[np.ndarray, np.ndarray | None]:
+    from spikesci.lossless.coder import decode_chunk
+
     payload, height, width, spec, n, where, stop = job
     return decode_chunk(payload, height, width, spec, n, where, stop=stop)
 
@@ -164,6 +167,8 @@ class Archive:
 
     def _checked(self, i: int, bands: list[tuple]) -> tuple[np.ndarray, np.ndarray | None]:
         """One time chunk from its decoded bands: frames stacked, padding from band 0."""
+        import numpy as np
+
         spikes = bands[0][0] if len(bands) == 1 else np.concatenate([s for s, _ in bands], axis=1)
         padding = bands[0][1]
         if padding is not None and np.any(padding & ~np.uint8(pad_mask(self.height, self.width))):

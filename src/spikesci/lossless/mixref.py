@@ -35,7 +35,7 @@ def _quantise(v: int) -> int:
 
 QTAB = [_quantise(v) for v in range(1024)]
 REC = [65536 // (n + 2) for n in range(LIMIT + 1)]
-INV = [0] + [(65536 + n - 1) // n for n in range(1, 9)]
+INV = [0] + [(65536 + n - 1) // n for n in range(1, 5)]
 
 
 def _stretch_table() -> list[int]:
@@ -81,8 +81,7 @@ class _Model:
         tau = t + 1 if last < 0 else t - last
         qt = qv(tau)
         qd = 0 if last < 0 else (1 if d1 == 0 else 1 + qv(d1))
-        nbrs = (q[qi - w2 - 1], q[qi - w2], q[qi - w2 + 1], q[qi - 1], q[qi + 1], q[qi + w2 - 1],
-                q[qi + w2], q[qi + w2 + 1])
+        nbrs = (q[qi - w2], q[qi - 1], q[qi + 1], q[qi + w2])
         nsum = sum(nbrs)
         nc = sum(1 for v in nbrs if v)
         if d1 and nc:

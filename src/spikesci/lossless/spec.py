@@ -9,26 +9,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 MODEL_IDS = ("simple", "ctx", "mix")
 MODEL_VERSIONS = {"simple": (1, 2), "ctx": (1, 2), "mix": (3,)}
 
 
-@dataclass(frozen=True)
 class ModelSpec:
-    """A model name and version; the version defaults to the newest of that model."""
+    """A model name and version (default: the newest of that model), checked. A plain class, not a
+    dataclass: the fast unpack path does not import dataclasses (and inspect) for it."""
 
-    name: str = "ctx"
-    version: int = 0
+    __slots__ = ("name", "version")
 
-    def __post_init__(self):
-        if self.name not in MODEL_IDS:
-            raise ValueError(f"unknown model {self.name!r}; known: {', '.join(MODEL_IDS)}")
-        if self.version == 0:
-            object.__setattr__(self, "version", MODEL_VERSIONS[self.name][-1])
-        if self.version not in MODEL_VERSIONS[self.name]:
-            raise ValueError(f"unknown version {self.version} of model {self.name!r}")
+    def __init__(self, name: str = "ctx", version: int = 0):
+        if name not in MODEL_IDS:
+            raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_IDS)}")
+        version = version or MODEL_VERSIONS[name][-1]
+        if version not in MODEL_VERSIONS[name]:
+            raise ValueError(f"unknown version {version} of model {name!r}")
+        self.name, self.version = name, version
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ModelSpec) and (self.name, self.version) == (other.name, other.version)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.version))
+
+    def __repr__(self) -> str:
+        return f"ModelSpec({self.name!r}, {self.version})"
 
 
 def known(name: str, version: int) -> bool:

@@ -165,3 +165,17 @@ def test_dat_with_bands_byte_for_byte(tmp_path):
     unpack(tmp_path / "a.spkz", tmp_path / "b.dat", frames=(4, 11))
     assert (tmp_path / "b.dat").read_bytes() == bytes(raw[4 * 8 : 11 * 8])
     assert np.array_equal(read_dat(tmp_path / "b.dat", 9, 7), spikes[4:11])
+
+
+def test_format2_archive_still_unpacks(tmp_path):
+    """An archive written by the format-2 code (model ctx v2, 2 bands, non-zero .dat padding bits)
+    decodes to the original bytes, whole and in ranges."""
+    src, dat = FIXTURES / "spkz_v2_ctx.spkz", (FIXTURES / "spkz_v2_ctx.dat").read_bytes()
+    info = archive_info(src)
+    assert (info["format_version"], info["model"], info["bands"]) == (2, "ctx", 2)
+    unpack(src, tmp_path / "out.dat")
+    assert (tmp_path / "out.dat").read_bytes() == dat
+    fb = (17 * 23 + 7) // 8
+    buf = io.BytesIO()
+    unpack(src, buf, frames=(7, 17))
+    assert buf.getvalue() == dat[7 * fb : 17 * fb]

@@ -110,3 +110,25 @@ def test_garbage_stream_decodes_without_crashing():
         assert out.shape == (5, 6, 7) and set(np.unique(out)) <= {0, 1}
     with pytest.raises(ContainerError):  # a length that does not match the payload is refused
         decode_chunk(good + b"x", 6, 7, ModelSpec("mix"), 5)
+
+
+@needs_compiled
+@pytest.mark.parametrize("frames", [None, (0, 1), (7, 17), (16, 21)])
+def test_fast_dat_path_keeps_padding_bits_and_ranges(tmp_path, frames):
+    """The numpy-free unpack (mix archive -> .dat) gives back the .dat byte for byte, padding bits
+    included, for any frame range and worker count."""
+    import io
+
+    from spikesci.lossless import pack, unpack
+
+    fixture = Path(__file__).parent / "fixtures" / "spkz_v2_ctx.dat"  # 17 x 23, padding bits set
+    dat = fixture.read_bytes()
+    pack(fixture, tmp_path / "m.spkz", height=17, width=23, chunk_frames=8, bands=2)
+    fb = (17 * 23 + 7) // 8
+    a, b = (0, 21) if frames is None else frames
+    for workers in (1, 2):
+        buf = io.BytesIO()
+        stats = unpack(tmp_path / "m.spkz", buf, frames=frames, workers=workers)
+        assert buf.getvalue() == dat[a * fb : b * fb] and stats["frame_range"] == [a, b]
+    unpack(tmp_path / "m.spkz", tmp_path / "o.dat", frames=frames)
+    assert (tmp_path / "o.dat").read_bytes() == dat[a * fb : b * fb]

@@ -29,6 +29,7 @@
 
 static int16_t qtab[1024];
 static int16_t stretch_tab[4096];
+static int16_t squash_tab[4095]; /* squash(d) for every d: one load instead of an interpolation */
 static int32_t rec_tab[LIMIT + 1];
 static int32_t inv_tab[5]; /* 65536 / n rounded up: a mean without a division */
 static int tables_ready = 0;
@@ -64,6 +65,7 @@ static void init_tables(void) {
         pi = v + 1;
     }
     for (int j = pi; j < 4096; j++) stretch_tab[j] = 2047;
+    for (int d = -2047; d <= 2047; d++) squash_tab[d + 2047] = (int16_t)squash(d);
     for (int n = 0; n <= LIMIT; n++) rec_tab[n] = 65536 / (n + 2);
     for (int n = 1; n <= 4; n++) inv_tab[n] = (65536 + n - 1) / n;
     tables_ready = 1;
@@ -288,7 +290,7 @@ static inline __attribute__((always_inline)) int predict(const Model *m, const u
     int64_t dot = 0;
     for (int k = 0; k < NIN; k++) dot += wt[k] * c->s[k];
     dot >>= 16;
-    c->p12 = squash(dot < -2047 ? -2047 : dot > 2047 ? 2047 : (int)dot);
+    c->p12 = squash_tab[(dot < -2047 ? -2047 : dot > 2047 ? 2047 : (int)dot) + 2047];
     int p16 = c->p12 * 16;
     if (p16 < 16) p16 = 16;
     if (p16 > 65520) p16 = 65520;

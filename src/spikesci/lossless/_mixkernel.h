@@ -1,6 +1,6 @@
 /* Model "mix" (model version 3) of the .spkz archive: one pass in raster order per frame, each
- * pixel's bit coded by a binary range coder with a probability mixed from four adaptive context
- * tables. Integer arithmetic only (no floating point), so every machine and compiler produces the
+ * pixel's bit coded by a binary range coder with a probability mixed from two adaptive context
+ * tables, with mixer weights chosen by the pixel's phase and ISI jitter. Integer arithmetic only (no floating point), so every machine and compiler produces the
  * same bytes; `mixref.py` is the same algorithm in plain Python and the tests hold them equal.
  *
  * Why this shape: the numpy model (format 2) needs ~100 whole-array passes per frame and a 5 MB
@@ -22,10 +22,11 @@
 #define NNB (NREL + 14) /* + (own ISI unknown) the neighbours' mean ISI itself, coarsely quantised */
 #define NDD 8          /* d2 - d1 clipped to +-3, 0 = unknown */
 #define NPH 14         /* tau - d1 clipped to +-6, 0 = own ISI unknown */
-#define NIN 5          /* mixer inputs: 4 tables + bias */
+#define NIN 2          /* mixer inputs: the two tables */
+#define NSEL (NPH * NDD) /* weight sets, chosen by (tau - d1, d2 - d1) */
 #define LIMIT 255      /* adaptation count cap of a context (then rate 1/257) */
 #define MIX_LR 24      /* mixer learning rate */
-#define W_INIT 19661   /* initial weight 0.3 in 16.16 */
+#define W_INIT 32768   /* initial weight 0.5 in 16.16 */
 
 static int16_t qtab[1024];
 static int16_t stretch_tab[4096];
@@ -185,18 +186,17 @@ typedef struct {
     uint16_t *d2;   /* the ISI before it */
     uint8_t *qd;    /* own-ISI context: 0 never fired, 1 fired once, 2.. = 1 + Q(d1) (kept, not recomputed) */
     uint8_t *fa, *fb; /* this and the previous frame, (h + 2) x (w + 2) with a zero border: no bounds tests */
-    uint32_t *t0, *t1, *t2, *t3;
+    uint32_t *rate;  /* (tau, d1, neighbours) */
+    uint32_t *phase; /* (tau - d1, this frame's causal neighbours, last frame's 4-neighbours, d2 - d1) */
     int64_t *wts; /* 64 bits: no update sequence of a chunk (< 2^31 pixels) can overflow them */
 } Model;
 
-#define T0_SIZE (NQ * ND)
-#define T1_SIZE (NQ * ND * NNB)
-#define T2_SIZE (NQ * ND * NDD)
-#define T3_SIZE (NPH * 16 * 5)
+#define RATE_SIZE (NQ * ND * NNB)
+#define PHASE_SIZE (NPH * 16 * 5 * NDD)
 
 static void model_free(Model *m) {
     free(m->last); free(m->d1); free(m->d2); free(m->qd); free(m->fa); free(m->fb);
-    free(m->t0); free(m->t1); free(m->t2); free(m->t3); free(m->wts);
+    free(m->rate); free(m->phase); free(m->wts);
 }
 
 static int model_init(Model *m, int h, int w) {
@@ -211,27 +211,23 @@ static int model_init(Model *m, int h, int w) {
     m->qd = (uint8_t *)calloc(n, 1);
     m->fa = (uint8_t *)calloc((size_t)(h + 2) * (w + 2), 1);
     m->fb = (uint8_t *)calloc((size_t)(h + 2) * (w + 2), 1);
-    m->t0 = (uint32_t *)malloc(T0_SIZE * sizeof(uint32_t));
-    m->t1 = (uint32_t *)malloc(T1_SIZE * sizeof(uint32_t));
-    m->t2 = (uint32_t *)malloc(T2_SIZE * sizeof(uint32_t));
-    m->t3 = (uint32_t *)malloc(T3_SIZE * sizeof(uint32_t));
-    m->wts = (int64_t *)malloc(NPH * NIN * sizeof(int64_t));
-    if (!m->last || !m->d1 || !m->d2 || !m->qd || !m->fa || !m->fb || !m->t0 || !m->t1 || !m->t2 || !m->t3 ||
+    m->rate = (uint32_t *)malloc(RATE_SIZE * sizeof(uint32_t));
+    m->phase = (uint32_t *)malloc(PHASE_SIZE * sizeof(uint32_t));
+    m->wts = (int64_t *)malloc(NSEL * NIN * sizeof(int64_t));
+    if (!m->last || !m->d1 || !m->d2 || !m->qd || !m->fa || !m->fb || !m->rate || !m->phase ||
         !m->wts) {
         model_free(m);
         return -1;
     }
     for (size_t i = 0; i < n; i++) m->last[i] = -1;
-    for (int i = 0; i < T0_SIZE; i++) m->t0[i] = 32768;
-    for (int i = 0; i < T1_SIZE; i++) m->t1[i] = 32768;
-    for (int i = 0; i < T2_SIZE; i++) m->t2[i] = 32768;
-    for (int i = 0; i < T3_SIZE; i++) m->t3[i] = 32768;
-    for (int i = 0; i < NPH * NIN; i++) m->wts[i] = W_INIT;
+    for (int i = 0; i < RATE_SIZE; i++) m->rate[i] = 32768;
+    for (int i = 0; i < PHASE_SIZE; i++) m->phase[i] = 32768;
+    for (int i = 0; i < NSEL * NIN; i++) m->wts[i] = W_INIT;
     return 0;
 }
 
 typedef struct {
-    int i0, i1, i2, i3, sel;
+    int ir, ip, sel;
     int s[NIN];
     int p12;
 } Ctx;
@@ -269,17 +265,11 @@ static inline __attribute__((always_inline)) int predict(const Model *m, const u
     const uint8_t *cp = cur + (y + 1) * w2 + x + 1, *pp = prev + (y + 1) * w2 + x + 1;
     int cn = cp[-1] | cp[-w2 - 1] << 1 | cp[-w2] << 2 | cp[-w2 + 1] << 3;
     int pn = pp[-1] + pp[1] + pp[-w2] + pp[w2];
-    int base = qt * ND + qd;
-    c->i0 = base;
-    c->i1 = base * NNB + nb;
-    c->i2 = base * NDD + dd;
-    c->i3 = (ph * 16 + cn) * 5 + pn;
-    c->sel = ph;
-    c->s[0] = stretch_tab[cnt_p(m->t0[c->i0]) >> 4];
-    c->s[1] = stretch_tab[cnt_p(m->t1[c->i1]) >> 4];
-    c->s[2] = stretch_tab[cnt_p(m->t2[c->i2]) >> 4];
-    c->s[3] = stretch_tab[cnt_p(m->t3[c->i3]) >> 4];
-    c->s[4] = 256;
+    c->ir = (qt * ND + qd) * NNB + nb;
+    c->ip = ((ph * 16 + cn) * 5 + pn) * NDD + dd;
+    c->sel = ph * NDD + dd;
+    c->s[0] = stretch_tab[cnt_p(m->rate[c->ir]) >> 4];
+    c->s[1] = stretch_tab[cnt_p(m->phase[c->ip]) >> 4];
     const int64_t *wt = m->wts + c->sel * NIN;
     int64_t dot = 0;
     for (int k = 0; k < NIN; k++) dot += wt[k] * c->s[k];
@@ -293,10 +283,8 @@ static inline __attribute__((always_inline)) int predict(const Model *m, const u
 
 static inline __attribute__((always_inline)) void update(Model *m, const Ctx *c, int t, int y, int x, int bit) {
     int i = y * m->w + x;
-    m->t0[c->i0] = cnt_update(m->t0[c->i0], bit);
-    m->t1[c->i1] = cnt_update(m->t1[c->i1], bit);
-    m->t2[c->i2] = cnt_update(m->t2[c->i2], bit);
-    m->t3[c->i3] = cnt_update(m->t3[c->i3], bit);
+    m->rate[c->ir] = cnt_update(m->rate[c->ir], bit);
+    m->phase[c->ip] = cnt_update(m->phase[c->ip], bit);
     int err = ((bit << 12) - c->p12) * MIX_LR;
     int64_t *wt = m->wts + c->sel * NIN;
     for (int k = 0; k < NIN; k++) wt[k] += (c->s[k] * err) >> 16;

@@ -9,9 +9,9 @@ of the C code does, so every intermediate value is the same.
 
 from __future__ import annotations
 
-NQ, ND, NREL, NDD, NPH, NIN = 49, 50, 21, 8, 14, 5
+NQ, ND, NREL, NDD, NPH, NIN = 49, 50, 21, 8, 14, 2
 NNB = NREL + 14
-LIMIT, MIX_LR, W_INIT = 255, 24, 19661
+LIMIT, MIX_LR, W_INIT = 255, 24, 32768
 _SQUASH_PTS = (1, 2, 4, 6, 10, 17, 27, 45, 74, 120, 194, 311, 488, 747, 1102, 1546, 2048, 2550, 2994,
                3349, 3608, 3785, 3902, 3976, 4022, 4051, 4069, 4079, 4086, 4090, 4092, 4094, 4095)
 
@@ -61,16 +61,15 @@ def _clip(v: int, lo: int, hi: int) -> int:
 
 
 class _Model:
-    """Per-pixel history and the four context tables of one band of one chunk."""
+    """Per-pixel history, the two context tables and the mixer weights of one band of one chunk."""
 
     def __init__(self, h: int, w: int):
         self.h, self.w = h, w
         self.last = [-1] * (h * w)
         self.d1 = [0] * ((h + 2) * (w + 2))  # zero border: neighbours outside the band are unknown
         self.d2 = [0] * (h * w)
-        self.tables = [[32768] * (NQ * ND), [32768] * (NQ * ND * NNB), [32768] * (NQ * ND * NDD),
-                       [32768] * (NPH * 16 * 5)]
-        self.wts = [W_INIT] * (NPH * NIN)
+        self.tables = [[32768] * (NQ * ND * NNB), [32768] * (NPH * 16 * 5 * NDD)]  # rate, phase
+        self.wts = [W_INIT] * (NPH * NDD * NIN)
 
     def predict(self, cur, prev, t: int, y: int, x: int):
         """(p16, state for update) for pixel (y, x) of frame t; `cur` holds this frame so far."""
@@ -106,10 +105,9 @@ class _Model:
         if prev is not None:
             pn = ((prev[i - 1] if x > 0 else 0) + (prev[i + 1] if x + 1 < w else 0)
                   + (prev[i - w] if y > 0 else 0) + (prev[i + w] if y + 1 < self.h else 0))
-        base = qt * ND + qd
-        idx = (base, base * NNB + nb, base * NDD + dd, (ph * 16 + cn) * 5 + pn)
-        s = [STRETCH[(tab[j] & 0xFFFF) >> 4] for tab, j in zip(self.tables, idx)] + [256]
-        wbase = ph * NIN
+        idx = ((qt * ND + qd) * NNB + nb, ((ph * 16 + cn) * 5 + pn) * NDD + dd)
+        s = [STRETCH[(tab[j] & 0xFFFF) >> 4] for tab, j in zip(self.tables, idx)]
+        wbase = (ph * NDD + dd) * NIN
         dot = sum(self.wts[wbase + k] * s[k] for k in range(NIN))
         p12 = squash(_clip(dot >> 16, -2047, 2047))
         return _clip(p12 * 16, 16, 65520), (idx, s, wbase, p12)

@@ -3,8 +3,6 @@ starts without importing it)."""
 
 from __future__ import annotations
 
-from numbers import Integral
-
 from spikesci.errors import SpikeFileError
 
 
@@ -21,11 +19,11 @@ def frame_range(frames, total: int) -> tuple[int, int]:
         return 0, total
     if isinstance(frames, bool) or type(frames).__name__ in ("bool", "bool_"):  # numpy's too, unimported
         raise SpikeFileError(f"frames must be a count or a range, got {frames!r}")
-    if isinstance(frames, Integral):
+    if isinstance(frames, int) or hasattr(type(frames), "__index__"):  # numpy's ints too (not numbers: ~6 ms)
         if frames < 0:  # "the first -3 frames" means nothing; [-3:] is written (-3, None)
             raise SpikeFileError(f"frames={int(frames)}: a frame count must be 0 or more "
                                  f"(for the last frames give a range, e.g. (-3, None))")
-        start, stop = 0, int(frames)
+        start, stop = 0, frames.__index__()
     elif isinstance(frames, (slice, range)):
         if frames.step not in (None, 1):
             raise SpikeFileError("frame ranges must be contiguous (step 1)")

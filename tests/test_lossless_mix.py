@@ -132,3 +132,22 @@ def test_fast_dat_path_keeps_padding_bits_and_ranges(tmp_path, frames):
         assert buf.getvalue() == dat[a * fb : b * fb] and stats["frame_range"] == [a, b]
     unpack(tmp_path / "m.spkz", tmp_path / "o.dat", frames=frames)
     assert (tmp_path / "o.dat").read_bytes() == dat[a * fb : b * fb]
+
+
+def test_thread_map_keeps_order_and_raises_in_order():
+    import time
+
+    from spikesci.lossless.parallel import ordered_map
+
+    def slow_square(x):
+        time.sleep(0.002 * (5 - x % 5))  # later items finish first
+        if x == 7:
+            raise KeyError(x)
+        return x * x
+
+    out = []
+    with pytest.raises(KeyError):
+        for v in ordered_map(slow_square, range(12), 2, 12, threads=True):
+            out.append(v)
+    assert out == [x * x for x in range(7)]
+    assert list(ordered_map(slow_square, range(5), 2, 5, threads=True)) == [0, 1, 4, 9, 16]

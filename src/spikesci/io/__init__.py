@@ -7,7 +7,7 @@ the archive's fast unpack path.
 
 from __future__ import annotations
 
-import importlib
+from spikesci._lazy import lazy_getattr
 
 _NAMES = {
     "DatClip": "dat",
@@ -24,7 +24,4 @@ _NAMES = {
 __all__ = sorted(_NAMES)
 
 
-def __getattr__(name: str):
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"spikesci.io.{_NAMES[name]}"), name)
-    raise AttributeError(f"module 'spikesci.io' has no attribute {name!r}")
+__getattr__ = lazy_getattr("spikesci.io", _NAMES)

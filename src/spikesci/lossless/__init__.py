@@ -5,7 +5,7 @@ Names are loaded on first use, so `spikesci pack/unpack` never import the baseli
 
 from __future__ import annotations
 
-import importlib
+from spikesci._lazy import lazy_getattr
 
 _NAMES = {
     "archive_info": "archive",
@@ -20,7 +20,4 @@ _NAMES = {
 __all__ = sorted(_NAMES)
 
 
-def __getattr__(name: str):
-    if name in _NAMES:
-        return getattr(importlib.import_module(f"spikesci.lossless.{_NAMES[name]}"), name)
-    raise AttributeError(f"module 'spikesci.lossless' has no attribute {name!r}")
+__getattr__ = lazy_getattr("spikesci.lossless", _NAMES)

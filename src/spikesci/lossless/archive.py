@@ -34,6 +34,7 @@ from spikesci.lossless.parallel import default_workers, ordered_map, pick_worker
 from spikesci.lossless.progress import Bar as _Bar
 from spikesci.lossless.progress import Progress
 from spikesci.lossless.progress import stats as _stats
+from spikesci.lossless.progress import unpack_stats as _unpack_stats
 from spikesci.lossless.source import ArraySource, Source, StreamSource, open_source
 from spikesci.lossless.spec import ModelSpec, default_model, in_threads
 
@@ -201,20 +202,6 @@ def unpack(src, dst=None, frames=None, progress: Progress = False, workers: int 
         finally:
             bar.close()
         return _unpack_stats(arc, src, start, stop, t0, path=str(dst))
-
-
-def _unpack_stats(arc: Archive, src, start: int, stop: int, t0: float, **extra) -> dict:
-    return _stats(
-        Path(src).stat().st_size,
-        stop - start,
-        arc.height,
-        arc.width,
-        time.perf_counter() - t0,
-        frame_range=[start, stop],
-        archive_frames=arc.frames,
-        source=arc.source,
-        **extra,
-    )
 
 
 def unpack_spikes(path, frames=None, workers: int | None = None) -> np.ndarray:

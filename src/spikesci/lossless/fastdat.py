@@ -18,7 +18,7 @@ from spikesci.io.frames import dat_frame_bytes, frame_range
 from spikesci.lossless import payload
 from spikesci.lossless.format import Archive, pad_mask
 from spikesci.lossless.parallel import ordered_map, pick_workers
-from spikesci.lossless.progress import Bar, Progress, stats
+from spikesci.lossless.progress import Bar, Progress, unpack_stats
 
 
 def write_atomically(dst: Path, write) -> None:
@@ -102,14 +102,4 @@ def unpack_dat(src, dst, frames=None, progress: Progress = False, workers: int |
                 write_atomically(Path(dst), lambda fh: _write_range(arc, start, stop, fh, bar, workers))
         finally:
             bar.close()
-        return stats(
-            Path(src).stat().st_size,
-            stop - start,
-            arc.height,
-            arc.width,
-            time.perf_counter() - t0,
-            frame_range=[start, stop],
-            archive_frames=arc.frames,
-            source=arc.source,
-            path="-" if is_pipe else str(dst),
-        )
+        return unpack_stats(arc, src, start, stop, t0, path="-" if is_pipe else str(dst))

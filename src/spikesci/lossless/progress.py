@@ -58,3 +58,20 @@ def stats(nbytes, frames, height, width, seconds, spikes=None, **extra) -> dict:
         out["firing_rate"] = spikes / pixels if pixels else 0.0
     out.update(extra)
     return out
+
+
+def unpack_stats(arc, src, start: int, stop: int, t0: float, **extra) -> dict:
+    """`stats` of an unpack of frames [start, stop) of the open archive `arc` (read from `src`)."""
+    from pathlib import Path
+
+    return stats(
+        Path(src).stat().st_size,
+        stop - start,
+        arc.height,
+        arc.width,
+        time.perf_counter() - t0,
+        frame_range=[start, stop],
+        archive_frames=arc.frames,
+        source=arc.source,
+        **extra,
+    )

@@ -119,7 +119,7 @@ def main(argv=None) -> int:
 
     from spikesci.io.dat import read_dat
 
-    perc = load_files(args.fem, args.fam) if args.fem else load_reconstruction()
+    perc = load_files(args.fem, args.fam) if args.fem else load_reconstruction(caas=True)
     report = {"model": perc.name, "clips": {}}
     for dat in sorted(REDS.glob("*.dat")):
         gt = np.asarray(Image.open(dat.with_suffix(".png")).convert("L"), dtype=np.float32) / 255

@@ -112,3 +112,19 @@ def test_cli_refuses_x265_with_a_learned_model(clip, capsys):
                  "sci", "--height", "32", "--width", "40"])
     err = capsys.readouterr().err
     assert code != 0 and "--codec x265" in err and not (tmp / "y.sci").exists()
+
+
+def test_x265_codec_and_atc_net_use_the_fem_its_fam_was_tuned_on():
+    """The fine-tuned FAM of the x265 codec is keyed to one FEM (CAAS_MODEL): whatever `reconstruct --method
+    net` ships next, the x265 codec and the ATC NET curves keep that FEM and its FAM."""
+    from spikesci.models.codec.conventional import sci_model
+    from spikesci.models.zoo import load_reconstruction
+    from spikesci.sci import _codec_manifest
+
+    entry = _codec_manifest()["models"]["x265"]
+    caas = load_reconstruction(caas=True)
+    assert caas.fem_checksum == entry["fem_sha256"]
+    model = sci_model()
+    assert model.perception.fem_checksum == entry["fem_sha256"]
+    tuned, plain = next(model.fam.parameters()), next(model.perception.fam.parameters())
+    assert not torch.equal(tuned, plain)  # the fine-tuned FAM is the one that decodes

@@ -39,7 +39,7 @@ def _net_reconstructor() -> Reconstructor:
     try:
         from spikesci.models.zoo import load_reconstruction
 
-        model = load_reconstruction()  # what `reconstruct --method net` runs (release 3)
+        model = load_reconstruction(caas=True)  # the network CAAS's features feed (CAAS_MODEL)
     except (ImportError, FileNotFoundError, SpikeSciError, AttributeError) as exc:
         raise MethodUnavailable(f"net reconstruction unavailable ({type(exc).__name__}: {exc})") from None
     params = inspect.signature(model.reconstruct).parameters
@@ -111,7 +111,7 @@ def end_kflops(method: str, window: int = 0, model: str | None = None) -> float:
         if method == "net":
             from spikesci.models.zoo import load_reconstruction
 
-            per = load_reconstruction()
+            per = load_reconstruction(caas=True)
         else:
             import spikesci.sci as sci
 

@@ -26,6 +26,9 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "perception"
 """The FEM + FAM the codec, its stage-3 FAM and the classification heads are keyed to (release 2)."""
 RECONSTRUCT_MODEL = "perception-r3"
+# The FEM + FAM that CAAS through x265 codes and decodes with (its fine-tuned FAM is keyed to this FEM) and
+# that the ATC NET curves run, so both sides of the paradigm comparison use the same network.
+CAAS_MODEL = "perception-r3"
 """The model of `reconstruct --method net` (release 3: full-resolution FEM, U-Net FAM). It replaces release 2
 for the codec once the codec is retrained on its features (the CAAS issue)."""
 CHUNK_MAPS = 16  # feature maps computed at once (bounds memory on long clips)
@@ -255,10 +258,12 @@ def load_perception(name: str = DEFAULT_MODEL, folder: str | None = None) -> Per
     return build_perception(_load_blob(fem_path), _load_blob(fam_path), name, checksum, fem_checksum)
 
 
-def load_reconstruction(folder: str | None = None) -> Perception:
-    """The model of `reconstruct --method net` (RECONSTRUCT_MODEL, or release 2 where release 3 is absent)."""
+def load_reconstruction(folder: str | None = None, caas: bool = False) -> Perception:
+    """The model of `reconstruct --method net` (RECONSTRUCT_MODEL), or with `caas` the one of the x265
+    feature codec and of ATC NET (CAAS_MODEL); release 2 where the named release is absent."""
     known = read_manifest(folder or WEIGHTS_DIR).get("models", {})
-    return load_perception(RECONSTRUCT_MODEL if RECONSTRUCT_MODEL in known else DEFAULT_MODEL, folder)
+    name = CAAS_MODEL if caas else RECONSTRUCT_MODEL
+    return load_perception(name if name in known else DEFAULT_MODEL, folder)
 
 
 def register_weights(name: str, files: dict[str, str | Path], meta: dict,

@@ -121,7 +121,7 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    per = load_reconstruction()
+    per = load_reconstruction(caas=True)
     codec = ConventionalFeatureCodec(per.channels)
     codec.require()
     fam = copy.deepcopy(per.fam).train()

@@ -168,7 +168,7 @@ def atc_equal_psnr(spikes: np.ndarray, frames: np.ndarray, idx: list[int], truth
     from spikesci.baselines import get_codec
     from spikesci.models.zoo import load_reconstruction
 
-    pics, _ = load_reconstruction().reconstruct(spikes, frames=frames)
+    pics, _ = load_reconstruction(caas=True).reconstruct(spikes, frames=frames)
     pics = np.round(np.clip(pics, 0, 1) * 255).astype(np.uint8)
     out = {}
     for name, ladder in ATC_CODECS.items():

@@ -230,7 +230,7 @@ def sci_model(name: str = "x265"):
     from spikesci.models.zoo import load_reconstruction
     from spikesci.sci import SciModel, _codec_manifest, _coded_fam
 
-    perception = load_reconstruction()
+    perception = load_reconstruction(caas=True)
     codec = ConventionalFeatureCodec(perception.channels)
     fam = perception.fam
     try:

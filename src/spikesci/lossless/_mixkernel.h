@@ -23,7 +23,8 @@
 #define NDD 8          /* d2 - d1 clipped to +-3, 0 = unknown */
 #define NPH 14         /* tau - d1 clipped to +-6, 0 = own ISI unknown */
 #define NIN 2          /* mixer inputs: the two tables */
-#define NSEL (NPH * NDD) /* weight sets, chosen by (tau - d1, d2 - d1) */
+#define NNBK 6         /* neighbour-rate buckets of the weight choice */
+#define NSEL (NPH * NDD * NNBK) /* weight sets, chosen by (tau - d1, d2 - d1, neighbour-rate bucket) */
 #define LIMIT 255      /* adaptation count cap of a context (then rate 1/257) */
 #define MIX_LR 24      /* mixer learning rate */
 #define W_INIT 32768   /* initial weight 0.5 in 16.16 */
@@ -33,6 +34,7 @@ static int16_t stretch_tab[4096];
 static int16_t squash_tab[4095]; /* squash(d) for every d: one load instead of an interpolation */
 static int32_t rec_tab[LIMIT + 1];
 static int32_t inv_tab[5]; /* 65536 / n rounded up: a mean without a division */
+static uint8_t nb_bucket[NNB]; /* neighbours' ISI vs own: much shorter, shorter, equal, longer, much longer, own unknown */
 static int tables_ready = 0;
 
 static const int32_t squash_pts[33] = {1,    2,    4,    6,    10,   17,   27,   45,   74,   120,  194,
@@ -69,6 +71,8 @@ static void init_tables(void) {
     for (int d = -2047; d <= 2047; d++) squash_tab[d + 2047] = (int16_t)squash(d);
     for (int n = 0; n <= LIMIT; n++) rec_tab[n] = 65536 / (n + 2);
     for (int n = 1; n <= 4; n++) inv_tab[n] = (65536 + n - 1) / n;
+    for (int v = 0; v < NNB; v++)
+        nb_bucket[v] = (uint8_t)(v >= NREL ? 5 : v < 7 ? 0 : v < 10 ? 1 : v == 10 ? 2 : v < 14 ? 3 : 4);
     tables_ready = 1;
 }
 
@@ -267,7 +271,7 @@ static inline __attribute__((always_inline)) int predict(const Model *m, const u
     int pn = pp[-1] + pp[1] + pp[-w2] + pp[w2];
     c->ir = (qt * ND + qd) * NNB + nb;
     c->ip = ((ph * 16 + cn) * 5 + pn) * NDD + dd;
-    c->sel = ph * NDD + dd;
+    c->sel = (ph * NDD + dd) * NNBK + nb_bucket[nb];
     c->s[0] = stretch_tab[cnt_p(m->rate[c->ir]) >> 4];
     c->s[1] = stretch_tab[cnt_p(m->phase[c->ip]) >> 4];
     const int64_t *wt = m->wts + c->sel * NIN;

@@ -12,6 +12,9 @@ from __future__ import annotations
 NQ, ND, NREL, NDD, NPH, NIN = 49, 50, 21, 8, 14, 2
 NNB = NREL + 14
 LIMIT, MIX_LR, W_INIT = 255, 24, 32768
+NNBK = 6
+NB_BUCKET = [5 if v >= NREL else 0 if v < 7 else 1 if v < 10 else 2 if v == 10 else 3 if v < 14 else 4
+             for v in range(NNB)]
 _SQUASH_PTS = (1, 2, 4, 6, 10, 17, 27, 45, 74, 120, 194, 311, 488, 747, 1102, 1546, 2048, 2550, 2994,
                3349, 3608, 3785, 3902, 3976, 4022, 4051, 4069, 4079, 4086, 4090, 4092, 4094, 4095)
 
@@ -69,7 +72,7 @@ class _Model:
         self.d1 = [0] * ((h + 2) * (w + 2))  # zero border: neighbours outside the band are unknown
         self.d2 = [0] * (h * w)
         self.tables = [[32768] * (NQ * ND * NNB), [32768] * (NPH * 16 * 5 * NDD)]  # rate, phase
-        self.wts = [W_INIT] * (NPH * NDD * NIN)
+        self.wts = [W_INIT] * (NPH * NDD * NNBK * NIN)
 
     def predict(self, cur, prev, t: int, y: int, x: int):
         """(p16, state for update) for pixel (y, x) of frame t; `cur` holds this frame so far."""
@@ -107,7 +110,7 @@ class _Model:
                   + (prev[i - w] if y > 0 else 0) + (prev[i + w] if y + 1 < self.h else 0))
         idx = ((qt * ND + qd) * NNB + nb, ((ph * 16 + cn) * 5 + pn) * NDD + dd)
         s = [STRETCH[(tab[j] & 0xFFFF) >> 4] for tab, j in zip(self.tables, idx)]
-        wbase = (ph * NDD + dd) * NIN
+        wbase = ((ph * NDD + dd) * NNBK + NB_BUCKET[nb]) * NIN
         dot = sum(self.wts[wbase + k] * s[k] for k in range(NIN))
         p12 = squash(_clip(dot >> 16, -2047, 2047))
         return _clip(p12 * 16, 16, 65520), (idx, s, wbase, p12)

@@ -151,3 +151,35 @@ def test_thread_map_keeps_order_and_raises_in_order():
             out.append(v)
     assert out == [x * x for x in range(7)]
     assert list(ordered_map(slow_square, range(5), 2, 5, threads=True)) == [0, 1, 4, 9, 16]
+
+
+def test_without_the_compiled_coder_pack_uses_ctx_and_mix_archives_still_unpack(tmp_path):
+    """A machine where the extension was not built: pack falls back to "ctx", and a "mix" archive made
+    elsewhere decodes through the pure-Python specification (with a one-line warning), byte for byte."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(4)
+    spikes = (rng.random((6, 7, 9)) < 0.3).astype(np.uint8)
+    np.save(tmp_path / "s.npy", spikes)
+    if COMPILED:
+        pack_spikes(spikes, tmp_path / "m.spkz", model="mix")
+    else:
+        pytest.skip("needs the compiled coder to write the mix archive")
+    code = f"""
+import sys, numpy as np
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "spikesci.lossless._mixcoder":
+            raise ImportError("blocked")
+sys.meta_path.insert(0, Block())
+from spikesci.lossless import archive_info, pack_spikes, unpack_spikes
+from spikesci.lossless.mix import COMPILED
+spikes = np.load(r"{tmp_path / 's.npy'}")
+pack_spikes(spikes, r"{tmp_path / 'c.spkz'}")
+assert not COMPILED and archive_info(r"{tmp_path / 'c.spkz'}")["model"] == "ctx"
+assert np.array_equal(unpack_spikes(r"{tmp_path / 'm.spkz'}"), spikes)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("compiled archive coder is not built") == 1

@@ -191,12 +191,12 @@ typedef struct {
     uint8_t *qd;    /* own-ISI context: 0 never fired, 1 fired once, 2.. = 1 + Q(d1) (kept, not recomputed) */
     uint8_t *fa, *fb; /* this and the previous frame, (h + 2) x (w + 2) with a zero border: no bounds tests */
     uint32_t *rate;  /* (tau, d1, neighbours) */
-    uint32_t *phase; /* (tau - d1, this frame's causal neighbours, last frame's 4-neighbours, d2 - d1) */
+    uint32_t *phase; /* (tau - d1, causal neighbours and own last bit, last frame's 4-neighbours, d2 - d1) */
     int64_t *wts; /* 64 bits: no update sequence of a chunk (< 2^31 pixels) can overflow them */
 } Model;
 
 #define RATE_SIZE (NQ * ND * NNB)
-#define PHASE_SIZE (NPH * 16 * 5 * NDD)
+#define PHASE_SIZE (NPH * 32 * 5 * NDD)
 
 static void model_free(Model *m) {
     free(m->last); free(m->d1); free(m->d2); free(m->qd); free(m->fa); free(m->fb);
@@ -267,10 +267,11 @@ static inline __attribute__((always_inline)) int predict(const Model *m, const u
         }
     }
     const uint8_t *cp = cur + (y + 1) * w2 + x + 1, *pp = prev + (y + 1) * w2 + x + 1;
-    int cn = cp[-1] | cp[-w2 - 1] << 1 | cp[-w2] << 2 | cp[-w2 + 1] << 3;
+    /* this frame's causal neighbours and the pixel's own last bit (-0.45 %: tau = 1 when d1 is unknown) */
+    int cn = cp[-1] | cp[-w2 - 1] << 1 | cp[-w2] << 2 | cp[-w2 + 1] << 3 | pp[0] << 4;
     int pn = pp[-1] + pp[1] + pp[-w2] + pp[w2];
     c->ir = (qt * ND + qd) * NNB + nb;
-    c->ip = ((ph * 16 + cn) * 5 + pn) * NDD + dd;
+    c->ip = ((ph * 32 + cn) * 5 + pn) * NDD + dd;
     c->sel = (ph * NDD + dd) * NNBK + nb_bucket[nb];
     c->s[0] = stretch_tab[cnt_p(m->rate[c->ir]) >> 4];
     c->s[1] = stretch_tab[cnt_p(m->phase[c->ip]) >> 4];

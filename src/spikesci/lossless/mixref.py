@@ -71,7 +71,7 @@ class _Model:
         self.last = [-1] * (h * w)
         self.d1 = [0] * ((h + 2) * (w + 2))  # zero border: neighbours outside the band are unknown
         self.d2 = [0] * (h * w)
-        self.tables = [[32768] * (NQ * ND * NNB), [32768] * (NPH * 16 * 5 * NDD)]  # rate, phase
+        self.tables = [[32768] * (NQ * ND * NNB), [32768] * (NPH * 32 * 5 * NDD)]  # rate, phase
         self.wts = [W_INIT] * (NPH * NDD * NNBK * NIN)
 
     def predict(self, cur, prev, t: int, y: int, x: int):
@@ -106,9 +106,10 @@ class _Model:
                 cn |= cur[i - w + 1] << 3
         pn = 0
         if prev is not None:
+            cn |= prev[i] << 4
             pn = ((prev[i - 1] if x > 0 else 0) + (prev[i + 1] if x + 1 < w else 0)
                   + (prev[i - w] if y > 0 else 0) + (prev[i + w] if y + 1 < self.h else 0))
-        idx = ((qt * ND + qd) * NNB + nb, ((ph * 16 + cn) * 5 + pn) * NDD + dd)
+        idx = ((qt * ND + qd) * NNB + nb, ((ph * 32 + cn) * 5 + pn) * NDD + dd)
         s = [STRETCH[(tab[j] & 0xFFFF) >> 4] for tab, j in zip(self.tables, idx)]
         wbase = ((ph * NDD + dd) * NNBK + NB_BUCKET[nb]) * NIN
         dot = sum(self.wts[wbase + k] * s[k] for k in range(NIN))

@@ -16,7 +16,7 @@ def test_fine_tune_writes_keyed_weights_and_resumes(tmp_path):
     from spikesci.models.zoo import load_reconstruction
     from spikesci.train.fam_x265 import FamX265Config, train
 
-    per = load_reconstruction()
+    per = load_reconstruction(caas=True)  # the FEM the x265 codec's FAM is keyed to
     cfg = FamX265Config(steps=2, batch=2, val_samples=1, workers=0, val_every=2, ckpt_every=2,
                         data=SynthConfig(size=64))
     summary = train(tmp_path, cfg, progress=False)

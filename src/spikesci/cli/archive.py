@@ -149,7 +149,7 @@ def _unpack(args: argparse.Namespace) -> int:
     if stats is None:
         from spikesci.lossless import archive
 
-        stats = archive.unpack(src, dst, **opts)
+        stats = archive.unpack_general(src, dst, **opts)
     stats["input"] = str(src)
     if args.json:
         if report is sys.stdout:

@@ -175,6 +175,12 @@ def unpack(src, dst=None, frames=None, progress: Progress = False, workers: int 
         fast = unpack_dat(src, dst, frames, progress, workers)
         if fast is not None:
             return fast
+    return unpack_general(src, dst, frames, progress, workers)
+
+
+def unpack_general(src, dst=None, frames=None, progress: Progress = False, workers: int | None = None):
+    """`unpack` through the numpy decoder, for every model and output (the CLI calls it after the
+    numpy-free path declined, so the archive is not opened a third time)."""
     t0 = time.perf_counter()
     with Archive(src) as arc:
         start, stop = _frame_range(frames, arc.frames)

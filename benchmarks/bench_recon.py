@@ -1,5 +1,7 @@
 """Reconstruction benchmark: TFP, TFI, the previous `net` (release 2), the new `net` (release 3) and the
-reference network (BaseNet layout on raw spikes, not split into end and cloud side) on held-out data.
+reference network (BaseNet layout on raw spikes, not split into end and cloud side) on held-out data; the
+new `net` both in one pass and averaged over 8 mirrored / turned views (`net_x8`, the CLI's default for one
+picture).
 
 Data: held-out simulated scenes (images and seeds never used for training), slow and fast motion, half with
 the noisy camera; and the two spike-REDS clips (frame 150 vs the PNG). Reports PSNR/SSIM per method, each
@@ -33,7 +35,10 @@ from spikesci.simulate.scenes import make_scene, preset
 REDS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "spike-reds"
 SEED_BASE = 7_000_000  # scene seeds far from every training seed
 REAL = REDS.parent / "real" / "uhsr_ucaltech_4144_helicopter.npz"
-METHODS = ("tfp", "tfi", "net_r2", "net", "reference")  # net_r2: release 2; reference: BaseNet layout
+# net_r2: release 2; net_x8: the new net averaged over 8 mirrored / turned views (what
+# `reconstruct --method net` writes for one picture); reference: BaseNet layout
+METHODS = ("tfp", "tfi", "net_r2", "net", "net_x8", "reference")
+ENSEMBLE = 8
 
 
 def heldout_scenes(motion: str, count: int, height: int, width: int, frames: int):
@@ -219,7 +224,8 @@ def main(argv=None) -> int:
         for name, spikes, gt, centre in tqdm(clips, desc=group, file=sys.stderr):
             imgs = {"tfp": tfp(spikes, centre), "tfi": tfi(spikes, centre),
                     "net_r2": old.reconstruct(spikes, [centre])[0][0],
-                    "net": new.reconstruct(spikes, [centre])[0][0]}
+                    "net": new.reconstruct(spikes, [centre])[0][0],
+                    "net_x8": new.reconstruct(spikes, [centre], ensemble=ENSEMBLE)[0][0]}
             if ref is not None:
                 imgs["reference"] = reference_image(ref, spikes, centre)
             row = {"group": group, "clip": name}

@@ -68,6 +68,16 @@ def test_simulate_info_reconstruct_from_a_bundled_image(tmp_path, capsys):
     # block-grid phases belong to the half-resolution release 2; release 3 refuses them in one line
     code, _, err = run(capsys, "reconstruct", dat, "-o", tmp_path / "net4.png", *args, "--phases", 4)
     assert code != 0 and "full resolution" in err and not (tmp_path / "net4.png").exists()
+    # one picture averages 8 mirrored / turned views by default; --ensemble 1 is one pass, not better
+    code, out, _ = run(capsys, "reconstruct", dat, "-o", tmp_path / "net1.png", *args, "--ensemble", 1,
+                       "--json")
+    assert code == 0 and json.loads(out)["ensemble"] == 1
+    single = np.asarray(Image.open(tmp_path / "net1.png"), dtype=np.float64) / 255
+    assert np.abs(image - single).max() > 0  # the views differ ...
+    # ... and they average well
+    assert np.abs(image - truth[30]).mean() <= np.abs(single - truth[30]).mean() + 0.002
+    code, _, err = run(capsys, "reconstruct", dat, "-o", tmp_path / "tfp8.png", "--ensemble", 8, *SMALL)
+    assert code != 0 and "--method net only" in err
 
 
 def test_simulate_image_file_to_npz_and_white_rate_threshold_noise(tmp_path, capsys):

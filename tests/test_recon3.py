@@ -12,13 +12,13 @@ from spikesci.errors import SpikeSciError
 from spikesci.models.basenet import BaseNet
 from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
+from spikesci.models.layers import dihedral, undihedral
 from spikesci.models.zoo import Perception
 from spikesci.train.recon3 import (
     Recon3Config,
     Recon3Net,
     ReuseBuffer,
     compact_checkpoint,
-    dihedral,
     frames_needed,
     run_cli,
 )
@@ -46,6 +46,13 @@ def test_config_round_trip():
     assert Recon3Config.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     assert UNetFAMConfig.from_dict(UNetFAMConfig().to_dict()) == UNetFAMConfig()
     assert frames_needed(FullResFEMConfig(), UNetFAMConfig()) == 81
+
+
+def test_undihedral_inverts_every_view_of_a_non_square_image():
+    x = torch.arange(2 * 3 * 5.0).reshape(2, 3, 5)
+    for k in range(8):
+        assert torch.equal(undihedral(dihedral(x, k), k), x)
+    assert dihedral(x, 1).shape == (2, 5, 3)
 
 
 def test_dihedral_is_a_group_of_eight():

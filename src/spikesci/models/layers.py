@@ -151,6 +151,20 @@ class ResBlock(nn.Module):
         return x + self.c2(self.act(self.c1(x)))
 
 
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """View k in 0..7 of the last two axes: a mirror (k & 4) then k & 3 quarter turns. Training augments
+    with all eight and `Perception.reconstruct(ensemble=...)` averages over them."""
+    if k & 4:
+        x = x.flip(-1)
+    return torch.rot90(x, k & 3, dims=(-2, -1))
+
+
+def undihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """The inverse of `dihedral(., k)`."""
+    x = torch.rot90(x, -(k & 3), dims=(-2, -1))
+    return x.flip(-1) if k & 4 else x
+
+
 def base_grid(h: int, w: int, device=None, dtype=None) -> torch.Tensor:
     """Pixel coordinates (1, 2, h, w), channel 0 = x (column), 1 = y (row)."""
     ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),

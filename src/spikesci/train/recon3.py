@@ -32,6 +32,7 @@ from spikesci.data.synth import SynthConfig, SynthStream, make_sample
 from spikesci.models.basenet import BaseNet
 from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
+from spikesci.models.layers import dihedral
 
 
 @dataclass(frozen=True)
@@ -96,13 +97,6 @@ class Recon3Net(nn.Module):
 
 def frames_needed(fem: FullResFEMConfig, fam: UNetFAMConfig) -> int:
     return 2 * (fem.stride * (fam.maps // 2) + max(fem.lookback, fem.lookahead)) + 1
-
-
-def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """One of the 8 flips/rotations of the last two axes."""
-    if k & 4:
-        x = x.flip(-1)
-    return torch.rot90(x, k & 3, dims=(-2, -1))
 
 
 class ReuseBuffer:

@@ -122,3 +122,18 @@ def test_chunk_out_of_range(tmp_path):
             reader.read_chunk(len(PAYLOADS))
         with pytest.raises(ContainerError):
             reader.read_chunk(-1)
+
+
+def test_deflated_header_round_trips_smaller_and_refuses_garbage(tmp_path):
+    header = {"frames": 3, "sha": "ab" * 32, "list": list(range(40))}
+    plain = _write(tmp_path / "p.tst", header=header)
+    with ContainerWriter(tmp_path / "d.tst", MAGIC, 1, header, deflate_header=True) as writer:
+        for p in PAYLOADS:
+            writer.write_chunk(p)
+    got, chunks, _ = _read_all(tmp_path / "d.tst")
+    assert chunks == PAYLOADS and {k: got[k] for k in header} == header
+    assert (tmp_path / "d.tst").stat().st_size < plain.stat().st_size - 100
+    # a header flagged as deflated that does not inflate (its CRC made right): one ContainerError
+    blob = b"\xff not deflate"
+    pre = struct.pack("<4sHHII", MAGIC, 1, 1, len(blob), __import__("zlib").crc32(blob))
+    _damaged(tmp_path / "bad.tst", pre + blob)

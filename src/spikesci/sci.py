@@ -37,6 +37,7 @@ from spikesci.sci_header import (  # noqa: F401 - the constants are part of this
     MOTION_MODES,
     QUALITIES,
     VERSION,
+    VERSIONS,
     read_header,
 )
 
@@ -214,7 +215,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     end_side = {} if hasattr(sm.codec, "intra") else {"decoded": False}  # x265: no reference loop to run
     from spikesci.progress import map_ticks, progress_bar
 
-    with ContainerWriter(path, MAGIC, VERSION, header) as writer, \
+    with ContainerWriter(path, MAGIC, VERSION, header, deflate_header=True) as writer, \
             progress_bar(len(frames), "encode", "map", enabled=progress) as bar, \
             map_ticks(sm.codec, motion, bar.update):
         for a in range(0, len(frames), gop):
@@ -318,7 +319,7 @@ def _same_fem(header: dict, perception) -> bool:
 def iter_decode(path: str | Path, model: str | None = None
                 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Yield (first map index, features (n, C, h, w), refined flows (n-1, 2, h, w)) per GOP, exact float64."""
-    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
+    with ContainerReader(path, MAGIC, VERSIONS, KIND) as reader:
         hd = read_header(reader)
         sm = _model_for(hd, model)
         total, gop = hd["maps"], hd["gop"]
@@ -358,7 +359,7 @@ def register_task(name: str, fn: TaskFn) -> None:
 
 def decode_features(path: str | Path, model: str | None = None) -> tuple[SciModel, dict, torch.Tensor, list]:
     """All decoded maps and per-pair flows (None across GOP boundaries)."""
-    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
+    with ContainerReader(path, MAGIC, VERSIONS, KIND) as reader:
         hd = read_header(reader)
     sm = _model_for(hd, model)
     feats, flows = [], []

@@ -8,7 +8,8 @@ from pathlib import Path
 from spikesci.errors import ContainerError
 
 MAGIC = b"SCI\x00"
-VERSION = 1
+VERSION = 2  # 2: the header is deflated (container flag); version-1 streams still decode
+VERSIONS = (1, 2)
 KIND = ".sci feature stream"
 QUALITIES = [1, 2, 3, 4, 5]
 DEFAULT_QUALITY = 3
@@ -52,5 +53,5 @@ def stream_header(path: str | Path) -> tuple[dict, int]:
     truncated stream here, before any decoding."""
     from spikesci.io.container import ContainerReader
 
-    with ContainerReader(path, MAGIC, (VERSION,), KIND) as reader:
+    with ContainerReader(path, MAGIC, VERSIONS, KIND) as reader:
         return read_header(reader), reader.num_chunks

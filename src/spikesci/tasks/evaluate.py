@@ -136,7 +136,7 @@ def _payload_bytes(path: Path) -> int:
     from spikesci import sci
     from spikesci.io.container import ContainerReader
 
-    with ContainerReader(path, sci.MAGIC, (sci.VERSION,), sci.KIND) as reader:
+    with ContainerReader(path, sci.MAGIC, sci.VERSIONS, sci.KIND) as reader:
         return sum(len(reader.read_chunk(i)) for i in range(reader.num_chunks))
 
 

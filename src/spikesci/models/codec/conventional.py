@@ -34,9 +34,10 @@ FORMAT_VERSION = 1
 NOT_SENT = 255
 MAX_GOP = 255
 # quality index (0..4 = `.sci` quality 1..5) -> (CRF of the main component, residual CRF offset or None):
-# the Pareto front of a sweep on the shared spike-REDS clips (docs/codec.md): the residual is worth sending
-# from CRF 37 on, and at +6 rather than +12 from CRF 32 on
-QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = ((42, None), (37, 12), (32, 6), (27, 6), (22, 6))
+# the Pareto front of a sweep with the fine-tuned FAM on the shared spike-REDS clips (CRF 22-49 x offsets
+# none / 3-15, docs/codec.md): the main component alone is the front down to CRF 34 (0.003 bpp), the
+# residual pays from there, at +9 around CRF 28 and +6 at CRF 22. CRF 46 reaches down to TFI's lowest rates.
+QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = ((46, None), (40, None), (34, None), (28, 9), (22, 6))
 _HEAD = struct.Struct("<4sBBHHHH")
 _COMP = struct.Struct("<ffB")
 _U32 = struct.Struct("<I")

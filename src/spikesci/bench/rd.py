@@ -1,10 +1,11 @@
 """Rate-distortion bookkeeping for the paradigm comparison: curves, BD-rate table, RD plot.
 
-BD-rate (spikesci.metrics.bd_rate, cubic fit) is computed per clip, CAAS against each other curve, and then
-averaged over clips (the paper's Table IV reports one number per dataset). A curve is first reduced to its
-Pareto front (a point that costs more bits than another for lower PSNR is one no user would pick, and it
-would make the fit of rate against PSNR non-monotonic); a curve left with fewer than `min_points` points, or
-whose PSNR range does not overlap CAAS's, gets no number but a reason.
+BD-rate (spikesci.metrics.bd_rate: the classic cubic fit, and PCHIP beside it) is computed per clip, CAAS
+against each other curve, and then averaged over clips (the paper's Table IV reports one number per
+dataset). A curve is first reduced to its Pareto front (a point that costs more bits than another for lower
+PSNR is one no user would pick, and it would make the fit of rate against PSNR non-monotonic); a curve left
+with fewer than `min_points` points, or whose PSNR range does not overlap CAAS's, gets no number but a
+reason.
 """
 
 from __future__ import annotations
@@ -47,21 +48,23 @@ def pareto(rate: np.ndarray, quality: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return rate[keep], quality[keep]
 
 
-def bd_one(anchor: tuple, test: tuple, min_points: int = 4) -> tuple[float | None, float | None, str | None]:
+def bd_one(anchor: tuple, test: tuple, min_points: int = 4,
+           method: str = "cubic") -> tuple[float | None, float | None, str | None]:
     """(BD-rate %, BD-PSNR dB, reason) of test against anchor; numbers are None with a reason when skipped."""
     ra, qa = pareto(*anchor)
     rt, qt = pareto(*test)
     for name, r in (("anchor", ra), ("CAAS", rt)):
         if r.size < min_points:
             return None, None, f"{name} curve has {r.size} usable points (< {min_points})"
-    value = bd_rate(ra, qa, rt, qt)
+    value = bd_rate(ra, qa, rt, qt, method)
     if not math.isfinite(value):
         return None, None, "PSNR ranges do not overlap"
-    gain = bd_psnr(ra, qa, rt, qt)
+    gain = bd_psnr(ra, qa, rt, qt, method)
     return value, (gain if math.isfinite(gain) else None), None
 
 
-def bd_rates(points: list[dict], test: str = CAAS_LABEL, min_points: int = 4) -> tuple[dict, dict]:
+def bd_rates(points: list[dict], test: str = CAAS_LABEL, min_points: int = 4,
+             method: str = "cubic") -> tuple[dict, dict]:
     """(summary label -> mean BD-rate % or None, detail label -> {clip: {bd_rate, bd_psnr, reason}})."""
     detail: dict = defaultdict(dict)
     for clip, by_label in curves(points).items():
@@ -70,7 +73,7 @@ def bd_rates(points: list[dict], test: str = CAAS_LABEL, min_points: int = 4) ->
         for name, curve in by_label.items():
             if name == test:
                 continue
-            rate, gain, reason = bd_one(curve, by_label[test], min_points)
+            rate, gain, reason = bd_one(curve, by_label[test], min_points, method)
             detail[name][clip] = {"bd_rate": rate, "bd_psnr": gain, "reason": reason}
     summary = {}
     for name, per_clip in detail.items():
@@ -79,14 +82,15 @@ def bd_rates(points: list[dict], test: str = CAAS_LABEL, min_points: int = 4) ->
     return summary, dict(detail)
 
 
-def format_table(summary: dict, detail: dict, test: str = CAAS_LABEL) -> str:
+def format_table(summary: dict, detail: dict, test: str = CAAS_LABEL, method: str = "cubic") -> str:
     """Text table like the paper's Table IV: one row per anchor curve, one column per clip, then the mean."""
     if not detail:
         return "BD-rate: no CAAS curve to compare (see 'skipped')"
     clips = sorted({c for per in detail.values() for c in per})
     width = max(len(n) for n in detail) + 2
     head = "anchor (CAAS vs)".ljust(width) + "".join(f"{c[:14]:>16}" for c in clips) + f"{'mean':>10}"
-    lines = [f"BD-rate of {test}, % (negative = it saves bits)", head, "-" * len(head)]
+    fit = "cubic fit" if method == "cubic" else "PCHIP interpolation"
+    lines = [f"BD-rate of {test}, % (negative = it saves bits; {fit})", head, "-" * len(head)]
     for name in sorted(detail, key=lambda n: (n.split()[0], n)):
         cells = []
         for c in clips:
@@ -98,6 +102,26 @@ def format_table(summary: dict, detail: dict, test: str = CAAS_LABEL) -> str:
     reasons = sorted({v["reason"] for per in detail.values() for v in per.values() if v["reason"]})
     lines += [f"  '-': {r}" for r in reasons]
     return "\n".join(lines)
+
+
+def add_bd_tables(results: dict) -> dict:
+    """Every CAAS variant against every other curve, by both BD methods: results["bd_rate_by_caas"] (cubic,
+    the paper's) and results["bd_rate_pchip_by_caas"], each {label: {"mean": ..., "detail": ...}}."""
+    caas = sorted({label(p) for p in results["points"] if p["paradigm"] == "CAAS"})
+    for key, method in (("bd_rate_by_caas", "cubic"), ("bd_rate_pchip_by_caas", "pchip")):
+        results[key] = {}
+        for name in caas:
+            mean, detail = bd_rates(results["points"], test=name, method=method)
+            results[key][name] = {"mean": mean, "detail": detail}
+    return results
+
+
+def bd_text(results: dict) -> str:
+    """The BD-rate tables of `add_bd_tables` (cubic first), or the plain table when there is no CAAS curve."""
+    tables = [format_table(v["mean"], v["detail"], name, method)
+              for key, method in (("bd_rate_by_caas", "cubic"), ("bd_rate_pchip_by_caas", "pchip"))
+              for name, v in results.get(key, {}).items()]
+    return "\n\n".join(tables or [format_table(results["bd_rate"], results["bd_rate_detail"])])
 
 
 def end_side_table(points: list[dict]) -> dict[str, dict[str, float]]:

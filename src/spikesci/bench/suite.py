@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from spikesci.bench.paradigms import Clip, ParadigmConfig, run_paradigms
-from spikesci.bench.rd import bd_rates, end_side_table, format_table, label, plot_rd
+from spikesci.bench.rd import add_bd_tables, bd_rates, bd_text, end_side_table, plot_rd
 from spikesci.errors import SpikeSciError
 from spikesci.io.spikes import read_spikes
 from spikesci.simulate.camera import DEFAULT_WHITE_RATE
@@ -87,11 +87,7 @@ def run_bench(clips: list[Clip], cfg: ParadigmConfig, out_dir: str | Path, progr
     summary, detail = bd_rates(results["points"])
     results["bd_rate"] = summary
     results["bd_rate_detail"] = detail
-    caas_labels = sorted({label(p) for p in results["points"] if p["paradigm"] == "CAAS"})
-    results["bd_rate_by_caas"] = {}
-    for name in caas_labels:  # every CAAS variant against every other curve (the learned one above too)
-        s_, d_ = bd_rates(results["points"], test=name)
-        results["bd_rate_by_caas"][name] = {"mean": s_, "detail": d_}
+    add_bd_tables(results)
     results["end_side"] = end_side_table(results["points"])
     results["clips"] = [{"name": c.name, "frames": int(c.spikes.shape[0]), "height": int(c.spikes.shape[1]),
                          "width": int(c.spikes.shape[2]),
@@ -101,9 +97,7 @@ def run_bench(clips: list[Clip], cfg: ParadigmConfig, out_dir: str | Path, progr
     results["rate_note"] = ("bpp = 8 * bytes / (H * W * spike frames); conventional codecs: sum of the "
                             "encoder's packet payloads + extradata (elementary stream, no container); "
                             "CAAS: size of the .sci file (container included)")
-    tables = [format_table(v["mean"], v["detail"], name) for name, v in results["bd_rate_by_caas"].items()]
-    table = "\n\n".join(tables or [format_table(summary, detail)])
-    (out_dir / "bd_rate.txt").write_text(table + "\n")
+    (out_dir / "bd_rate.txt").write_text(bd_text(results) + "\n")
     if results["points"]:
         plot_rd(results["points"], out_dir / "rd.png")
     with open(out_dir / "results.json", "w") as f:

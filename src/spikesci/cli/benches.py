@@ -50,7 +50,7 @@ def _split(text: str | None) -> tuple[str, ...]:
 
 def cmd_paradigms(args: argparse.Namespace) -> int:
     from spikesci.bench.paradigms import ParadigmConfig
-    from spikesci.bench.rd import format_curves, format_end_side, format_points, format_table
+    from spikesci.bench.rd import bd_text, format_curves, format_end_side, format_points
     from spikesci.bench.suite import file_clip, quick_config, run_bench, suite_clips
     from spikesci.simulate.camera import DEFAULT_WHITE_RATE
 
@@ -94,8 +94,7 @@ def cmd_paradigms(args: argparse.Namespace) -> int:
     print()
     print(format_curves(results["points"]))
     print()
-    tables = [format_table(v["mean"], v["detail"], name) for name, v in results["bd_rate_by_caas"].items()]
-    print("\n\n".join(tables or [format_table(results["bd_rate"], results["bd_rate_detail"])]))
+    print(bd_text(results))
     print()
     print(format_end_side(results["end_side"]))
     print(f"\nwrote {out / 'results.json'}, {out / 'rd.png'}, {out / 'bd_rate.txt'} "

@@ -58,9 +58,22 @@ def register_train(commands) -> None:
     p.add_argument("--extra-photos", default=None,
                    help="--stage perception3/reference/fam-x265: folder of extra training photos "
                    "(make training-data)")
+    p.add_argument("--qualities", type=_qualities, default=None, metavar="Q,Q",
+                   help="--stage fam-x265: train on these .sci qualities only (1..5, e.g. 1,2: a FAM for the "
+                   "lowest rates); default all")
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt-<stage>.pt")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
+
+
+def _qualities(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected qualities like 1,2, got '{text}'") from None
+    if not values or values[0] < 1 or values[-1] > 5:
+        raise argparse.ArgumentTypeError(f"qualities must lie in 1..5, got '{text}'")
+    return values
 
 
 def build_config(args):

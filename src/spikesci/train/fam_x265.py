@@ -49,6 +49,7 @@ class FamX265Config:
     val_every: int = 250
     val_samples: int = 12
     clean: float = 0.1  # share of training windows left uncoded
+    qualities: tuple[int, ...] = ()  # `.sci` qualities (1..5) to train on; empty: all (a FAM per rate band)
     data: SynthConfig = field(default_factory=lambda: SynthConfig(frames=81))
 
     def to_dict(self) -> dict:
@@ -56,15 +57,18 @@ class FamX265Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> FamX265Config:
-        return cls(**{**d, "data": SynthConfig.from_dict(d.get("data", {}))})
+        return cls(**{**d, "qualities": tuple(d.get("qualities", ())),
+                      "data": SynthConfig.from_dict(d.get("data", {}))})
 
 
 class CodedWindows:
     """Batches of (spikes -> frozen FEM -> x265 codec at a random quality -> decoded maps, target)."""
 
-    def __init__(self, perception, codec, rng: np.random.Generator, clean: float):
+    def __init__(self, perception, codec, rng: np.random.Generator, clean: float,
+                 qualities: tuple[int, ...] = ()):
         self.per, self.codec, self.rng, self.clean = perception, codec, rng, clean
         self.levels = len(QUALITY_SETTINGS)
+        self.train_levels = [q - 1 for q in qualities] or list(range(self.levels))  # indices 0..levels-1
 
     @torch.no_grad()
     def maps(self, spikes: torch.Tensor) -> torch.Tensor:
@@ -84,7 +88,7 @@ class CodedWindows:
 
     def batch(self, spikes: torch.Tensor) -> torch.Tensor:
         feats = self.maps(spikes)
-        qs = [None if self.rng.random() < self.clean else int(self.rng.integers(self.levels))
+        qs = [None if self.rng.random() < self.clean else int(self.rng.choice(self.train_levels))
               for _ in range(feats.shape[0])]
         return torch.stack([self.code(f, q) for f, q in zip(feats, qs)])
 
@@ -139,7 +143,7 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
     loader = torch.utils.data.DataLoader(SynthStream(data, start=consumed), batch_size=None,
                                          num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     feed = ReuseBuffer(loader, cfg.batch, cfg.reuse, cfg.seed + step)
-    coder = CodedWindows(per, codec, np.random.default_rng([cfg.seed, step]), cfg.clean)
+    coder = CodedWindows(per, codec, np.random.default_rng([cfg.seed, step]), cfg.clean, cfg.qualities)
     vdata = replace(data, split="validation", size=96)
     samples = [make_sample(vdata, i) for i in range(cfg.val_samples)]
     val = (torch.from_numpy(np.stack([s.spikes for s in samples])),
@@ -214,5 +218,7 @@ def run_cli(args) -> dict:
     cfg = FamX265Config(seed=args.seed)
     if args.resume and (Path(args.out) / "config.json").exists():
         cfg = FamX265Config.from_dict(json.loads((Path(args.out) / "config.json").read_text()))
+    if getattr(args, "qualities", None):
+        cfg = replace(cfg, qualities=tuple(args.qualities))
     return train(args.out, cli_overrides(cfg, args), resume=args.resume, clips=load_val_clips(args.val_dat),
                  progress=not args.no_progress, minutes=args.minutes)

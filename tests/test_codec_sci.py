@@ -70,16 +70,16 @@ def test_encode_decode_facade(setup):
 
 
 def test_version_1_streams_with_a_plain_header_still_decode(setup, tmp_path):
-    from spikesci.io.container import ContainerReader, ContainerWriter
+    from spikesci.io.container import ContainerWriter
 
     _, _, path, _ = setup
     old = tmp_path / "v1.sci"
-    with ContainerReader(path, sci.MAGIC, (sci.VERSION,), sci.KIND) as reader:
+    with sci.open_stream(path) as reader:
         header = {k: v for k, v in reader.header.items() if k != "stream_id"}
         with ContainerWriter(old, sci.MAGIC, 1, header) as writer:  # as spikesci wrote them before
             for chunk in reader.iter_chunks():
                 writer.write_chunk(chunk)
-    assert old.stat().st_size > path.stat().st_size  # the deflated header is the smaller
+    assert old.stat().st_size > path.stat().st_size + 150  # the deflated header is the smaller
     assert np.array_equal(sci.decode_file(old).images, sci.decode_file(path).images)
 
 

@@ -25,12 +25,13 @@ import numpy as np
 import torch
 
 from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
-from spikesci.io.container import ContainerReader, ContainerWriter
+from spikesci.io.container import ContainerWriter
 from spikesci.models.codec import FeatureCodec
 from spikesci.sci_header import (  # noqa: F401 - the constants are part of this facade
     DEFAULT_CODEC,
     DEFAULT_GOP,
     DEFAULT_QUALITY,
+    HEADER_DICT,
     KIND,
     MAGIC,
     MAX_FRAMES,
@@ -38,6 +39,7 @@ from spikesci.sci_header import (  # noqa: F401 - the constants are part of this
     QUALITIES,
     VERSION,
     VERSIONS,
+    open_stream,
     read_header,
 )
 
@@ -215,7 +217,8 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     end_side = {} if hasattr(sm.codec, "intra") else {"decoded": False}  # x265: no reference loop to run
     from spikesci.progress import map_ticks, progress_bar
 
-    with ContainerWriter(path, MAGIC, VERSION, header, deflate_header=True) as writer, \
+    with ContainerWriter(path, MAGIC, VERSION, header, deflate_header=True,
+                         header_dict=HEADER_DICT) as writer, \
             progress_bar(len(frames), "encode", "map", enabled=progress) as bar, \
             map_ticks(sm.codec, motion, bar.update):
         for a in range(0, len(frames), gop):
@@ -319,7 +322,7 @@ def _same_fem(header: dict, perception) -> bool:
 def iter_decode(path: str | Path, model: str | None = None
                 ) -> Iterator[tuple[int, torch.Tensor, torch.Tensor]]:
     """Yield (first map index, features (n, C, h, w), refined flows (n-1, 2, h, w)) per GOP, exact float64."""
-    with ContainerReader(path, MAGIC, VERSIONS, KIND) as reader:
+    with open_stream(path) as reader:
         hd = read_header(reader)
         sm = _model_for(hd, model)
         total, gop = hd["maps"], hd["gop"]
@@ -359,7 +362,7 @@ def register_task(name: str, fn: TaskFn) -> None:
 
 def decode_features(path: str | Path, model: str | None = None) -> tuple[SciModel, dict, torch.Tensor, list]:
     """All decoded maps and per-pair flows (None across GOP boundaries)."""
-    with ContainerReader(path, MAGIC, VERSIONS, KIND) as reader:
+    with open_stream(path) as reader:
         hd = read_header(reader)
     sm = _model_for(hd, model)
     feats, flows = [], []

@@ -105,11 +105,10 @@ def iter_images(path: str | Path, model: str | None = None, flows: str = "codec"
     """Yield (spike frame, image) map by map while decoding GOP by GOP: memory stays bounded by a few GOPs
     however long the stream is. `only`: the map indices wanted (the others are decoded, since later maps
     are predicted from them, but no picture is made); decoding stops after the last one."""
-    from spikesci.io.container import ContainerReader
-    from spikesci.sci import KIND, MAGIC, VERSIONS, _model_for, iter_decode, read_header
+    from spikesci.sci import _model_for, iter_decode, open_stream, read_header
 
     check_precision(precision)
-    with ContainerReader(path, MAGIC, VERSIONS, KIND) as reader:
+    with open_stream(path) as reader:
         hd = read_header(reader)
     sm = _model_for(hd, model)
     total, half = hd["maps"], sm.perception.maps // 2

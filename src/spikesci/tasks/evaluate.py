@@ -134,9 +134,8 @@ def coded_points(dataset, heads: dict, limit: int, qualities=None, progress: boo
 def _payload_bytes(path: Path) -> int:
     """Bytes of the coded feature chunks in a `.sci` file (its size minus the container's header)."""
     from spikesci import sci
-    from spikesci.io.container import ContainerReader
 
-    with ContainerReader(path, sci.MAGIC, sci.VERSIONS, sci.KIND) as reader:
+    with sci.open_stream(path) as reader:
         return sum(len(reader.read_chunk(i)) for i in range(reader.num_chunks))
 
 

@@ -39,3 +39,21 @@ def test_a_damaged_checkpoint_is_one_clear_error(tmp_path):
     with pytest.raises(SpikeSciError, match="not a readable fam-x265 checkpoint"):
         cfg = FamX265Config(steps=1, batch=2, val_samples=1, workers=0)
         train(tmp_path, cfg, resume=True, progress=False)
+
+
+def test_a_band_of_qualities_trains_only_those(tmp_path):
+    import argparse
+
+    import numpy as np
+
+    from spikesci.cli.learned import _qualities
+    from spikesci.train.fam_x265 import CodedWindows, FamX265Config
+
+    coder = CodedWindows(None, None, np.random.default_rng(0), clean=0.0, qualities=(1, 2))
+    assert coder.train_levels == [0, 1] and coder.levels == 5
+    assert CodedWindows(None, None, np.random.default_rng(0), 0.0).train_levels == [0, 1, 2, 3, 4]
+    assert FamX265Config.from_dict({**FamX265Config(qualities=(1, 2)).to_dict()}).qualities == (1, 2)
+    assert _qualities("2,1") == (1, 2)
+    for bad in ("0,1", "6", "a"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _qualities(bad)

@@ -46,4 +46,11 @@ def test_encode_with_accounting_sums_to_the_file(model, tmp_path):
     st = sci.encode_spikes(spikes, tmp_path / "a.sci", 2, model="test-accounting", gop=2, account=True)
     assert sum(st["bits_by_part"].values()) == 8 * st["bytes"] and st["bits_by_part"]["container"] > 0
     plain = sci.encode_spikes(spikes, tmp_path / "b.sci", 2, model="test-accounting", gop=2)
-    assert plain["bytes"] == st["bytes"]
+
+    def chunks(path):
+        with sci.open_stream(path) as reader:
+            return [reader.read_chunk(i) for i in range(reader.num_chunks)]
+
+    assert chunks(tmp_path / "a.sci") == chunks(tmp_path / "b.sci")  # accounting changes no coded byte
+    # only the header differs: its random stream id deflates to a byte or two more or less
+    assert abs(plain["bytes"] - st["bytes"]) <= 4

@@ -121,7 +121,10 @@ def run_reconstruct(args: argparse.Namespace) -> int:
         image = tfi(spikes, centre, white_rate=white)
     else:
         ensemble = SINGLE_ENSEMBLE if args.ensemble is None else args.ensemble
-        image = _net_images(spikes, [centre], white, args.phases, ensemble)[0][0]
+        from spikesci.cli.common import show_progress
+
+        image = _net_images(spikes, [centre], white, args.phases, ensemble,
+                            progress=ensemble > 1 and show_progress(args.json))[0][0]
     save_png(out, image)
     summary = {"input": str(src), "output": str(out), "method": args.method, "frames": [lo + centre],
                "white_rate": white, "white_rate_mode": "auto" if args.white_rate == "auto" else "fixed",

@@ -170,20 +170,25 @@ class Perception:
         images = np.empty((len(frames), h, w), dtype=np.float32)
         from tqdm import tqdm
 
-        for a in tqdm(range(0, len(frames), batch), desc="reconstruct", disable=not progress):
+        views = ENSEMBLE_VIEWS[ensemble]
+        passes = -(-len(frames) // batch) * len(views) * phases  # the bar counts passes: a view is 1-10 s
+        bar = tqdm(total=passes, desc="reconstruct", unit="pass", disable=not progress)
+        for a in range(0, len(frames), batch):
             centre = frames[a:a + batch]
             times = _mirror(centre[:, None] + offsets[None], t_len)
             uniq, inv = np.unique(times, return_inverse=True)
             pick = torch.from_numpy(inv.reshape(times.shape))
             total = torch.zeros(len(centre), h, w)
-            for view in ENSEMBLE_VIEWS[ensemble]:
+            for view in views:
                 vh, vw = (w, h) if view & 1 else (h, w)  # odd views are quarter turns
                 for dy, dx in PHASES[:phases]:
                     feats, _ = self.extract(spikes, uniq, phase=(dy, dx), view=view)
                     with torch.no_grad():
                         img = self.fam(feats[pick])  # window (b, maps, C, h', w') -> (b, 1, H', W')
                     total += undihedral(img[:, 0, dy:dy + vh, dx:dx + vw], view).clamp(0, 1)
-            images[a:a + batch] = (total / (phases * len(ENSEMBLE_VIEWS[ensemble]))).numpy()
+                    bar.update()
+            images[a:a + batch] = (total / (phases * len(views))).numpy()
+        bar.close()
         return images, frames
 
 

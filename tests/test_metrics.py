@@ -66,19 +66,27 @@ def test_bd_matches_bjontegaard_package(curve):
     assert bd_psnr(*curve) == pytest.approx(ref_psnr, abs=1e-9)
 
 
-def test_bd_random_curves_match_package():
-    rng = np.random.default_rng(7)
-    for _ in range(20):
+def _random_curves(seed: int, count: int):
+    """(rate_a, psnr_a, rate_t, psnr_t) pairs of plausible 5-point RD curves."""
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
         rate_a = np.sort(rng.uniform(0.01, 1, 5))
         psnr_a = np.sort(rng.uniform(20, 40, 5))
-        rate_t = rate_a * rng.uniform(0.6, 1.2)
-        psnr_t = np.sort(psnr_a + rng.uniform(-1, 1, 5))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            want = bjontegaard.bd_rate(rate_a, psnr_a, rate_t, psnr_t, method="cubic")
-            want_psnr = bjontegaard.bd_psnr(rate_a, psnr_a, rate_t, psnr_t, method="cubic")
-        assert bd_rate(rate_a, psnr_a, rate_t, psnr_t) == pytest.approx(want, rel=1e-7, abs=1e-7)
-        assert bd_psnr(rate_a, psnr_a, rate_t, psnr_t) == pytest.approx(want_psnr, rel=1e-7, abs=1e-7)
+        yield rate_a, psnr_a, rate_a * rng.uniform(0.6, 1.2), np.sort(psnr_a + rng.uniform(-1, 1, 5))
+
+
+def _package(fn, curves, method: str) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the package warns on partial overlap
+        return fn(*curves, method=method)
+
+
+def test_bd_random_curves_match_package():
+    for curves in _random_curves(7, 20):
+        want = _package(bjontegaard.bd_rate, curves, "cubic")
+        want_psnr = _package(bjontegaard.bd_psnr, curves, "cubic")
+        assert bd_rate(*curves) == pytest.approx(want, rel=1e-7, abs=1e-7)
+        assert bd_psnr(*curves) == pytest.approx(want_psnr, rel=1e-7, abs=1e-7)
 
 
 def test_bd_closed_forms():
@@ -121,17 +129,9 @@ def test_laplacian_norms():
 
 
 def test_bd_pchip_matches_the_package_and_stays_between_the_points():
-    rng = np.random.default_rng(3)
-    for _ in range(10):
-        rate_a = np.sort(rng.uniform(0.01, 1, 5))
-        psnr_a = np.sort(rng.uniform(20, 40, 5))
-        rate_t = rate_a * rng.uniform(0.6, 1.2)
-        psnr_t = np.sort(psnr_a + rng.uniform(-1, 1, 5))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            want = bjontegaard.bd_rate(rate_a, psnr_a, rate_t, psnr_t, method="pchip")
-        got = bd_rate(rate_a, psnr_a, rate_t, psnr_t, method="pchip")
-        assert got == pytest.approx(want, rel=1e-7, abs=1e-7)
+    for curves in _random_curves(3, 10):
+        want = _package(bjontegaard.bd_rate, curves, "pchip")
+        assert bd_rate(*curves, method="pchip") == pytest.approx(want, rel=1e-7, abs=1e-7)
     # a saturating anchor (PSNR flat while the rate grows) that the test curve beats at every point: the
     # cubic fit swings and calls the test worse; PCHIP does not (the benchmark's coins-slow vs TFP+x264)
     anchor = ([0.00147, 0.00195, 0.00447, 0.01051], [22.17, 23.70, 25.09, 25.19])

@@ -111,6 +111,13 @@ def test_training_command_writes_weights_and_resumes(tmp_path, monkeypatch):
     assert compact_checkpoint(tmp_path / "ckpt.pt", other / "ckpt.pt")["step"] == 3
     s = run_cli(_args(other, steps=4, resume=True))
     assert s["steps"] == 4 and s["steps_this_run"] == 1
+    # a new run grown from this one: a deeper FAM, its first weights the trained ones
+    grown = tmp_path / "grown"
+    args = _args(grown, steps=1)
+    args.init, args.fam_blocks = str(tmp_path), (2, 1, 2)
+    assert run_cli(args)["steps"] == 1
+    saved = json.loads((grown / "config.json").read_text())
+    assert saved["fam"]["blocks"] == [2, 1, 2] and saved["init"] == str(tmp_path)
 
 
 def test_reference_stage_trains_the_basenet(tmp_path, monkeypatch):

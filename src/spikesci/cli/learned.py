@@ -45,7 +45,11 @@ def register_train(commands) -> None:
     p.add_argument("--config", default=None, help="start from a saved config.json")
     p.add_argument("--fem", default=None, help="trained FEM weights for --stage fam (default OUT/fem.pt)")
     p.add_argument("--cache", default=None, help="scene cache folder (default OUT/cache)")
-    p.add_argument("--init", default=None, help="--stage codec-task: codec .pt to start from")
+    p.add_argument("--init", default=None, help="--stage codec-task: codec .pt to start from; --stage "
+                   "perception3: a run folder (fem.pt, fam.pt) or shipped model to start from (with "
+                   "--fam-blocks, the FAM's added blocks start as identities)")
+    p.add_argument("--fam-blocks", type=_blocks, default=None, metavar="A,B,C",
+                   help="--stage perception3: residual blocks of the U-Net FAM per scale (default 1,1,2)")
     p.add_argument("--task-weight", type=float, default=0.01,
                    help="--stage codec-task: weight of the reconstruction MSE (through the frozen FAM)")
     p.add_argument("--feature-weight", type=float, default=0.1,
@@ -64,6 +68,16 @@ def register_train(commands) -> None:
     p.add_argument("--resume", action="store_true", help="continue from OUT/ckpt-<stage>.pt")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run_train)
+
+
+def _blocks(text: str) -> tuple[int, int, int]:
+    try:
+        blocks = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three block counts like 2,2,3, got '{text}'") from None
+    if len(blocks) != 3 or not all(1 <= b <= 8 for b in blocks):
+        raise argparse.ArgumentTypeError(f"expected three block counts in 1..8 like 2,2,3, got '{text}'")
+    return blocks
 
 
 def _qualities(text: str) -> tuple[int, ...]:

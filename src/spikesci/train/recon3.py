@@ -52,6 +52,7 @@ class Recon3Config:
     val_every: int = 500
     val_samples: int = 24
     model: str = "split"  # "split" (FEM + FAM, release 3) or "basenet" (the unsplit reference)
+    init: str = ""  # start from this run folder or shipped model (train.grow: the FAM may have more blocks)
     fem: FullResFEMConfig = field(default_factory=FullResFEMConfig)
     fam: UNetFAMConfig = field(default_factory=UNetFAMConfig)
     data: SynthConfig = field(default_factory=SynthConfig)
@@ -204,13 +205,17 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     if cfg.model not in ("split", "basenet"):
         raise ValueError(f"model must be split or basenet, got {cfg.model!r}")
     net = (Recon3Net(FullResFEM(cfg.fem), UNetFAM(cfg.fam)) if cfg.model == "split" else BaseNet()).to(dev)
+    ckpt = out / "ckpt.pt"
+    if cfg.init and cfg.model == "split" and not (resume and ckpt.exists()):
+        from spikesci.train.grow import grow_into
+
+        grow_into(net.fem, net.fam, cfg.init)
     net = net.to(memory_format=torch.channels_last)  # full-resolution convolutions: faster channels-last
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     step, consumed, elapsed = 0, 0, 0.0
-    ckpt = out / "ckpt.pt"
     if resume and ckpt.exists():
         blob = load_checkpoint(ckpt, {"net": net}, "perception3", dev)
         ema.load_state_dict(blob["ema"])
@@ -329,6 +334,10 @@ def run_cli(args) -> dict:
     if args.resume and (Path(args.out) / "config.json").exists():
         cfg = Recon3Config.from_dict(json.loads((Path(args.out) / "config.json").read_text()))
     cfg = cli_overrides(cfg, args)
+    if getattr(args, "fam_blocks", None):
+        cfg = replace(cfg, fam=replace(cfg.fam, blocks=args.fam_blocks))
+    if getattr(args, "init", None) and args.stage == "perception3":
+        cfg = replace(cfg, init=str(args.init))
     if cfg.device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise SpikeSciError("--device cuda asked for, but this torch has no CUDA device")

@@ -37,7 +37,7 @@ def test_growing_refuses_a_smaller_or_wider_fam_in_one_error(tmp_path):
     with pytest.raises(SpikeSciError, match="grow, not shrink"):
         grow_into(FullResFEM(FullResFEMConfig()), UNetFAM(UNetFAMConfig()), tmp_path)
     with pytest.raises(SpikeSciError, match="widths"):
-        grow_into(FullResFEM(FullResFEMConfig()), UNetFAM(UNetFAMConfig(widths=(16, 64, 96), blocks=(2, 2, 3))),
-                  tmp_path)
+        wider = UNetFAM(UNetFAMConfig(widths=(16, 64, 96), blocks=(2, 2, 3)))
+        grow_into(FullResFEM(FullResFEMConfig()), wider, tmp_path)
     with pytest.raises(SpikeSciError, match="neither a run folder"):
         grow_into(FullResFEM(FullResFEMConfig()), UNetFAM(UNetFAMConfig()), tmp_path / "nope")

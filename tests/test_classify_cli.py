@@ -117,3 +117,32 @@ def test_classify_decoded_sci_stream(digits_batch, tmp_path):
     out = decode_task(features, header)
     assert set(out) >= {"label", "probabilities", "label_name"} and len(out["probabilities"]) == 10
     assert abs(sum(out["probabilities"]) - 1) < 1e-4
+
+
+def test_a_stream_gets_the_head_of_its_own_fem_and_codec(tmp_path, monkeypatch):
+    """Learned-codec streams carry release-2 maps, x265 streams release-3 maps: each must get the head
+    trained on its FEM, fine-tuned through its codec when one is, whatever family name the user gives."""
+    from spikesci.tasks import classify as cls
+
+    models = {
+        "s-animals": {"source_key": "fem-aaaaaaaaaaaa", "codec": None},
+        "s-animals-coded": {"source_key": "fem-aaaaaaaaaaaa", "codec": "sci"},
+        "s-animals-r3": {"source_key": "fem-bbbbbbbbbbbb", "codec": None},
+        "s-animals-r3-coded": {"source_key": "fem-bbbbbbbbbbbb", "codec": "x265"},
+        "s-animals-tfp": {"source_key": "tfp41x1", "codec": None},
+    }
+    manifest = tmp_path / "classify_manifest.json"
+    manifest.write_text(json.dumps({"models": models}))
+    monkeypatch.setattr(cls, "MANIFEST", manifest)
+    x265 = {"fem_sha256": "b" * 64, "model": "x265"}
+    learned = {"fem_sha256": "a" * 64, "model": "sci"}
+    assert cls.head_for_stream("s-animals", x265) == "s-animals-r3-coded"
+    assert cls.head_for_stream("s-animals-r3", x265) == "s-animals-r3-coded"
+    assert cls.head_for_stream("s-animals", learned) == "s-animals-coded"
+    assert cls.head_for_stream("s-animals", {"fem_sha256": "b" * 64, "model": "svt"}) == "s-animals-r3"
+    both = ("s-animals-r3", "s-animals-r3-coded")
+    assert cls.shipped_heads("s-animals", "fem-bbbbbbbbbbbb", "x265") == both
+    assert cls.shipped_heads("s-digits", "fem-bbbbbbbbbbbb", "x265") == (None, None)
+    # an old stream without an FEM checksum, or the user's own checkpoint, keeps the old rule
+    assert cls.head_for_stream("s-animals", {}) == "s-animals-coded"
+    assert cls.head_for_stream("mine.pt", x265) == "mine.pt"

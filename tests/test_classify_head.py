@@ -99,3 +99,22 @@ def test_compute_features_float32_is_exact_and_uncached(tmp_path):
     assert torch.equal(exact[1], src(Clips().spikes(1)))
     cached = compute_features(Clips(), src, tmp_path, progress=False)
     assert cached.dtype == torch.float16 and len(list(tmp_path.iterdir())) == 1
+
+
+def test_decoded_features_through_the_x265_feature_codec():
+    """Stage 3 for the release-3 heads codes each clip's maps with the x265 codec at every level."""
+    from spikesci.models.codec.conventional import QUALITY_SETTINGS, ConventionalFeatureCodec
+    from spikesci.train.classify_stage import _coded_mix, decoded_features
+
+    codec = ConventionalFeatureCodec()
+    if codec.video.availability() is not None:
+        pytest.skip("x265 is not in this FFmpeg build")
+    assert codec.levels == len(QUALITY_SETTINGS)
+    yy, xx = np.mgrid[:64, :64]
+    base = np.stack([np.sin(xx / 4 + k) * np.cos(yy / 5) for k in range(3)])
+    x = torch.from_numpy(np.stack([base, 0.5 * base], 1)[None].repeat(codec.levels, 0)).float()
+    low, low_bytes = decoded_features(x[:1], codec, 0, progress=False)
+    high, high_bytes = decoded_features(x[:1], codec, codec.levels - 1, progress=False)
+    assert low_bytes < high_bytes and (high - x[:1]).abs().mean() < (low - x[:1]).abs().mean()
+    mixed = _coded_mix(x, codec, progress=False)  # clip i at level i mod levels
+    assert torch.equal(mixed[0], low[0]) and torch.equal(mixed[-1], high[0])

@@ -1,5 +1,7 @@
 """The x265 feature codec (CAAS via a conventional codec): KLT, real x265 bytes, container, damage, CLI."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -128,3 +130,23 @@ def test_x265_codec_and_atc_net_use_the_fem_its_fam_was_tuned_on():
     assert model.perception.fem_checksum == entry["fem_sha256"]
     tuned, plain = next(model.fam.parameters()), next(model.perception.fam.parameters())
     assert not torch.equal(tuned, plain)  # the fine-tuned FAM is the one that decodes
+
+
+def test_decode_classify_on_an_x265_stream_uses_the_release3_head(tmp_path, capsys):
+    """x265 streams carry release-3 maps (2 channels, full resolution): `decode --task classify` must pick
+    the head trained on that FEM and fine-tuned through x265, not a release-2 head (8 channels)."""
+    from spikesci.io import write_npz
+    from spikesci.simulate import make_scene, preset
+    from spikesci.tasks.classify import available_models
+
+    if "s-animals-r3-coded" not in available_models():
+        pytest.skip("release-3 heads not shipped")
+    scene = make_scene(preset("fast", height=64, width=64, frames=86, sprites=0), seed=3)
+    src, out = tmp_path / "clip.npz", tmp_path / "clip.sci"
+    write_npz(src, scene.spikes)
+    assert main(["encode", str(src), "-o", str(out), "--codec", "x265", "--quality", "3"]) == 0
+    capsys.readouterr()
+    assert main(["decode", str(out), "--task", "classify", "--model", "s-animals", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["model"] == "s-animals-r3-coded" and len(got["probabilities"]) == 10
+    assert abs(sum(got["probabilities"]) - 1) < 1e-4 and got["label"] == int(np.argmax(got["probabilities"]))

@@ -20,8 +20,10 @@ def register(commands, bench) -> None:
     p.add_argument("input", help="spike clip: .dat (give --height/--width) or .npz (key spk)")
     p.add_argument(
         "--model",
-        default="s-digits",
-        help="head: s-digits, s-animals, s-natural (FEM), NAME-tfp (TFP baseline), or a .pt checkpoint",
+        default="s-digits-r3",
+        help="head: s-digits-r3, s-animals-r3, s-natural-r3 (release-3 FEM, the one the x265 feature codec "
+        "codes; default s-digits-r3), s-digits, s-animals, s-natural (release-2 FEM, the learned codec's), "
+        "NAME-tfp (one TFP image, the baseline), or a .pt checkpoint",
     )
     add_size_args(p)
     p.add_argument("--frames", metavar="A:B",
@@ -42,6 +44,9 @@ def register(commands, bench) -> None:
     b.add_argument("--coded-limit", type=int, help="encode/decode only the first N of them (default: all)")
     b.add_argument("--qualities", help="comma list of codec qualities (default: every one)")
     b.add_argument("--no-codec", action="store_true", help="raw-spike accuracy only")
+    b.add_argument("--codec", choices=("learned", "x265"), default="x265",
+                   help="codec to code the clips with (as `encode --codec`): learned (release-2 features and "
+                   "heads) or x265 (release-3 features and heads)")
     b.add_argument("--model", help="head to evaluate (default: the data set's own; needed for a .npz folder)")
     b.add_argument("--cache", help="data set cache folder (default $SPIKESCI_CACHE or ~/.cache/spikesci)")
     b.set_defaults(func=run_bench)
@@ -69,8 +74,8 @@ def run_classify(args: argparse.Namespace) -> int:
     label, probs = classifier.predict(np.asarray(spikes))
     names = classifier.class_names
     h, w = spikes.shape[1:]
-    fem = classifier.meta.get("source") == "fem"
-    trust = assess(probs, classifier, (-(-h // 2), -(-w // 2)) if fem else (h, w))
+    half = classifier.meta.get("source") == "fem"  # release 2 folds to half resolution; release 3 does not
+    trust = assess(probs, classifier, (-(-h // 2), -(-w // 2)) if half else (h, w))
     out = {
         "label": label,
         "label_name": names[label],
@@ -129,6 +134,7 @@ def run_bench(args: argparse.Namespace) -> int:
             args.cache,
             coded_limit=args.coded_limit,
             model=args.model,
+            codec_model=None if args.codec == "learned" else args.codec,
         )
         print(format_tables(results[name]), flush=True)
         print()

@@ -186,14 +186,42 @@ def assess(probs, classifier: Classifier, feature_hw: tuple[int, int] | None = N
     return out
 
 
+def shipped_heads(family: str, fem_key: str, codec: str | None = None) -> tuple[str | None, str | None]:
+    """(stage-2 head, stage-3 head fine-tuned through `codec`) of data set `family` (s-animals, or a variant
+    such as s-animals-r3) among the shipped heads trained on the FEM `fem_key` ('fem-<sha256[:12]>');
+    None where none is shipped. The shortest name wins: s-animals before s-animals-r3."""
+    models = json.loads(MANIFEST.read_text())["models"] if MANIFEST.is_file() else {}
+    same_fem = sorted((n for n, e in models.items() if (n == family or n.startswith(f"{family}-"))
+                       and e.get("source_key") == fem_key), key=len)
+    stage2 = next((n for n in same_fem if not models[n].get("codec")), None)
+    stage3 = next((n for n in same_fem if codec and models[n].get("codec") == codec), None)
+    return stage2, stage3
+
+
+def head_for_stream(name: str, header: dict | None = None) -> str:
+    """The shipped head of data set family `name` that reads a `.sci` stream best: one trained on the stream's
+    FEM (its `fem_sha256`), fine-tuned through the stream's codec when shipped. The learned codec carries
+    release-2 maps, the x265 codec release-3 maps, so the head must follow the stream, not the name alone.
+    A .pt path, or a stream without an FEM checksum, keeps the old rule: NAME-coded when shipped, else
+    NAME."""
+    if name.endswith(".pt"):
+        return name
+    header = header or {}
+    if header.get("fem_sha256"):
+        stage2, stage3 = shipped_heads(name, f"fem-{str(header['fem_sha256'])[:12]}", header.get("model"))
+        if stage3 or stage2:
+            return stage3 or stage2
+    if not name.endswith("-coded") and f"{name}-coded" in available_models():
+        return f"{name}-coded"  # the head fine-tuned on decoded features (stage 3) reads them best
+    return name
+
+
 def decode_task(features, header: dict | None = None, model_name: str | None = None) -> dict:
     """`spikesci decode IN.sci --task classify`: a dict the decoder can print or write as JSON.
 
     For spikesci.sci.register_task("classify", lambda sm, f, flows, hd: decode_task(f, hd)).
     """
-    name = model_name or (header or {}).get("classify_model") or DEFAULT_MODEL
-    if not name.endswith(("-coded", ".pt")) and f"{name}-coded" in available_models():
-        name = f"{name}-coded"  # the head fine-tuned on decoded features (stage 3) reads them best
+    name = head_for_stream(model_name or (header or {}).get("classify_model") or DEFAULT_MODEL, header)
     classifier = load_classifier(name)
     label, probs = classifier.predict_features(features)
     return {

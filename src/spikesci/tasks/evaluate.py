@@ -1,10 +1,10 @@
 """Classification under compression (paper Tables VI-VIII): accuracy on raw spikes and after the codec.
 
 For each data set, on its test split: accuracy of the FEM head on raw spikes (no codec), of the TFP-image
-baseline head, and, when the learned codec (spikesci.sci) is installed, accuracy after a real encode/decode
-at every quality with the real coded size (bpp = 8 x bytes / (H x W x frames)), the bit saving against raw
-spikes (1 bpp) and the accuracy drop. Also the per-class precision / recall / F1 report and a confusion-matrix
-picture of the raw-spike head.
+baseline head, and, when the codec is installed (spikesci.sci: the learned one, or `codec_model="x265"`, the
+release-3 features through x265), accuracy after a real encode/decode at every quality with the real coded
+size (bpp = 8 x bytes / (H x W x frames)), the bit saving against raw spikes (1 bpp) and the accuracy drop.
+Also the per-class precision / recall / F1 report and a confusion-matrix picture of the raw-spike head.
 """
 
 from __future__ import annotations
@@ -28,23 +28,44 @@ def codec_available() -> bool:
         return False
 
 
-def _codec_status() -> str | None:
-    """None when the learned codec and its weights are installed, else why not."""
+def _codec_status(codec: str | None = None) -> str | None:
+    """None when the codec `codec` (default: the learned one) and its weights are installed, else why not."""
     if not codec_available():
         return "not available (spikesci.sci missing): raw-spike accuracy only"
     from spikesci import sci
 
     try:
-        sci.load_model()
+        require = getattr(sci.load_model(codec).codec, "require", None)
+        if require is not None:  # the x265 codec: is the encoder in this FFmpeg build?
+            require()
     except SpikeSciError as exc:
         return f"not available ({exc}): raw-spike accuracy only"
     return None
 
 
-def _heads(dataset: str):
+def codec_heads(dataset: str, codec: str | None = None) -> tuple[str, str | None]:
+    """(stage-2 head, stage-3 head or None) for `dataset` through `codec`: the heads trained on that codec's
+    FEM (release 2 for the learned codec, release 3 for x265); the data set's own names when none match."""
+    from spikesci.tasks.classify import available_models, shipped_heads
+
+    try:
+        from spikesci import sci
+        from spikesci.tasks.features import _perception_key
+
+        key = f"fem-{_perception_key(sci.load_model(codec).perception)}"
+        stage2, stage3 = shipped_heads(dataset, key, sci.load_model(codec).name)
+    except (ImportError, SpikeSciError):
+        stage2 = stage3 = None
+    if stage2 is None:
+        stage2 = dataset
+        stage3 = f"{dataset}-coded" if f"{dataset}-coded" in available_models() else None
+    return stage2, stage3
+
+
+def _heads(dataset: str, main_name: str | None = None):
     from spikesci.tasks.classify import load_classifier
 
-    main = load_classifier(dataset)
+    main = load_classifier(main_name or dataset)
     try:
         base = load_classifier(f"{dataset}-tfp")
     except SpikeSciError:
@@ -96,7 +117,8 @@ def save_confusion(labels: np.ndarray, pred: np.ndarray, names: list[str], path:
     plt.close(fig)
 
 
-def coded_points(dataset, heads: dict, limit: int, qualities=None, progress: bool = True) -> list[dict]:
+def coded_points(dataset, heads: dict, limit: int, qualities=None, progress: bool = True,
+                 codec: str | None = None) -> list[dict]:
     """Encode each test clip at each quality with the real codec into a `.sci` file, decode the file to
     features and classify them with every head in `heads` (name -> Classifier); bpp from the file sizes."""
     from tqdm import tqdm
@@ -116,7 +138,7 @@ def coded_points(dataset, heads: dict, limit: int, qualities=None, progress: boo
                 spikes, label = dataset[i]
                 clip = _centre(spikes, frames)
                 path.unlink(missing_ok=True)
-                stats = sci.encode_spikes(clip, path, q)
+                stats = sci.encode_spikes(clip, path, q, model=codec)
                 total_bytes += int(stats["bytes"])
                 payload_bytes += _payload_bytes(path)
                 pixels += clip.size
@@ -154,6 +176,7 @@ def evaluate_dataset(
     progress: bool = True,
     coded_limit: int | None = None,
     model: str | None = None,
+    codec_model: str | None = None,
 ) -> dict:
     """Every number of the classification benchmark for one data set (see the module docstring)."""
     from spikesci.data.classify import load_dataset
@@ -163,7 +186,13 @@ def evaluate_dataset(
     test = load_dataset(name, "test", cache=cache, progress=progress)
     n = len(test) if limit is None else min(limit, len(test))
     labels = test.labels[:n]
-    main, base = _heads(model or name)
+    if model:  # the user's head (a data set folder of .npz clips names one)
+        from spikesci.tasks.classify import available_models
+
+        stage2, stage3 = model, (f"{model}-coded" if f"{model}-coded" in available_models() else None)
+    else:
+        stage2, stage3 = codec_heads(name, codec_model)
+    main, base = _heads(model or name, stage2)
     folder = getattr(test, "folder", None)
     start = time.time()
     feats = compute_features(test, _source(main), folder, progress, limit=n)
@@ -197,18 +226,15 @@ def evaluate_dataset(
             f"{name}: FEM head on raw spikes, test accuracy {result['raw_accuracy']:.3f}",
         )
         result["confusion_png"] = os.fspath(png)
-    status = _codec_status() if codec else "skipped (--no-codec)"
+    status = _codec_status(codec_model) if codec else "skipped (--no-codec)"
     if status is None:
         heads = {"stage2": main}
-        try:
-            heads["stage3"] = load_classifier(
-                f"{model or name}-coded"
-            )  # fine-tuned through the codec (Fig. 7c)
-        except SpikeSciError:
-            pass
+        if stage3 is not None:
+            heads["stage3"] = load_classifier(stage3)  # fine-tuned through the codec (Fig. 7c)
         points = coded_points(
-            test, heads, n if coded_limit is None else min(n, coded_limit), qualities, progress
+            test, heads, n if coded_limit is None else min(n, coded_limit), qualities, progress, codec_model
         )
+        result["codec_model"] = codec_model or "sci"
         for p in points:
             p["accuracy"] = p.get("accuracy_stage3", p["accuracy_stage2"])
             p["head"] = heads["stage3" if "accuracy_stage3" in p else "stage2"].name

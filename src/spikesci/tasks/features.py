@@ -44,12 +44,14 @@ class TfpSource:
         return torch.from_numpy(frames)[:, None]
 
 
+RELEASE3_SOURCE = "fem-r3"
+
+
 class FemSource:
-    """The shipped FEM (spikesci.models.zoo.load_perception), frozen: its feature maps over the clip."""
+    """A shipped FEM (spikesci.models.zoo.load_perception), frozen: its feature maps over the clip."""
 
-    name = "fem"
-
-    def __init__(self, perception=None):
+    def __init__(self, perception=None, name: str = "fem"):
+        self.name = name
         if perception is None:
             try:
                 from spikesci.models.zoo import load_perception
@@ -91,9 +93,14 @@ def _perception_key(perception) -> str:
 
 
 def get_source(name: str):
-    """A feature source by name: 'fem' (shipped), 'fem:DIR' (DIR/fem.pt, fam.pt), or 'tfpW' / 'tfpWxN'."""
+    """A feature source by name: 'fem' (release 2, the learned codec's FEM), 'fem-r3' (the release-3 FEM
+    that the x265 feature codec codes: CAAS_MODEL), 'fem:DIR' (DIR/fem.pt, fam.pt), or 'tfpW' / 'tfpWxN'."""
     if name == "fem":
         return FemSource()
+    if name == RELEASE3_SOURCE:
+        from spikesci.models.zoo import load_reconstruction
+
+        return FemSource(load_reconstruction(caas=True), name=RELEASE3_SOURCE)
     if name.startswith("fem:"):  # a training run's folder with fem.pt and fam.pt (spikesci train --out DIR)
         from spikesci.models.zoo import load_files
 

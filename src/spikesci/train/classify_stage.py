@@ -41,6 +41,7 @@ class ClassifyTrainConfig:
     init: str | None = None  # stage 3: the stage-2 checkpoint to start from
     coded: str = "mix"  # stage 3: "mix" = each clip at one quality (i mod Q); "all" = at every quality
     exact_features: int = 0  # stage 3: 1 = code float32 maps as `encode` does (not the float16 feature cache)
+    stem: int = 0  # stride of the head's first layer; 0 = 2 for maps wider than 48 px, else 1
 
 
 def train_step(
@@ -225,7 +226,7 @@ def train_classifier(cfg: ClassifyTrainConfig, progress: bool = True, log=None) 
     _, xva, yva = split_features(cfg.dataset, "val", source, cfg.cache, progress)
     _, xte, yte = split_features(cfg.dataset, "test", source, cfg.cache, progress)
     features_s = time.time() - start
-    stem = 2 if min(xtr.shape[-2:]) > 48 else 1  # keep the spatial layers at <= 32x32 on CPU
+    stem = cfg.stem or (2 if min(xtr.shape[-2:]) > 48 else 1)  # spatial layers at <= 32x32 by default
     head = ClassifyHead(
         HeadConfig(
             in_channels=xtr.shape[2], num_classes=train_ds.num_classes, width=cfg.width, stem_stride=stem

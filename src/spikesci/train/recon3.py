@@ -198,7 +198,6 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     from tqdm import tqdm
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     dev = torch.device(cfg.device)
@@ -209,7 +208,8 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     if cfg.init and cfg.model == "split" and not (resume and ckpt.exists()):
         from spikesci.train.grow import grow_into
 
-        grow_into(net.fem, net.fam, cfg.init)
+        grow_into(net.fem, net.fam, cfg.init)  # before OUT exists: a bad --init leaves nothing behind
+    out.mkdir(parents=True, exist_ok=True)
     net = net.to(memory_format=torch.channels_last)  # full-resolution convolutions: faster channels-last
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():

@@ -128,6 +128,11 @@ class ConventionalFeatureCodec:
     def eval(self) -> ConventionalFeatureCodec:
         return self
 
+    @property
+    def levels(self) -> int:
+        """Rate points (quality indices 0..levels-1), as FeatureCodec.levels: stage 3 loops over them."""
+        return len(QUALITY_SETTINGS)
+
     def require(self) -> None:
         reason = self.video.availability()
         if reason is not None:

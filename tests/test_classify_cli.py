@@ -146,3 +146,14 @@ def test_a_stream_gets_the_head_of_its_own_fem_and_codec(tmp_path, monkeypatch):
     # an old stream without an FEM checksum, or the user's own checkpoint, keeps the old rule
     assert cls.head_for_stream("s-animals", {}) == "s-animals-coded"
     assert cls.head_for_stream("mine.pt", x265) == "mine.pt"
+
+
+def test_bench_classify_takes_the_heads_of_the_codecs_fem():
+    """`bench classify --codec x265` scores the release-3 heads, `--codec learned` the release-2 ones."""
+    from spikesci.tasks.evaluate import codec_heads
+
+    if "s-animals-r3-coded" not in available_models():
+        pytest.skip("release-3 heads not shipped")
+    pytest.importorskip("spikesci.sci")
+    assert codec_heads("s-animals", "x265") == ("s-animals-r3", "s-animals-r3-coded")
+    assert codec_heads("s-animals") == ("s-animals", "s-animals-coded")

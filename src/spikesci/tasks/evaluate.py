@@ -52,8 +52,8 @@ def codec_heads(dataset: str, codec: str | None = None) -> tuple[str, str | None
         from spikesci import sci
         from spikesci.tasks.features import _perception_key
 
-        key = f"fem-{_perception_key(sci.load_model(codec).perception)}"
-        stage2, stage3 = shipped_heads(dataset, key, sci.load_model(codec).name)
+        sm = sci.load_model(codec)
+        stage2, stage3 = shipped_heads(dataset, f"fem-{_perception_key(sm.perception)}", sm.name)
     except (ImportError, SpikeSciError):
         stage2 = stage3 = None
     if stage2 is None:

@@ -118,6 +118,11 @@ def test_training_command_writes_weights_and_resumes(tmp_path, monkeypatch):
     assert run_cli(args)["steps"] == 1
     saved = json.loads((grown / "config.json").read_text())
     assert saved["fam"]["blocks"] == [2, 1, 2] and saved["init"] == str(tmp_path)
+    # its committed compact checkpoint continues with no other option: the shape comes from the checkpoint
+    again = tmp_path / "grown-next"
+    again.mkdir()
+    compact_checkpoint(grown / "ckpt.pt", again / "ckpt.pt")
+    assert run_cli(_args(again, steps=2, resume=True))["steps"] == 2
 
 
 def test_reference_stage_trains_the_basenet(tmp_path, monkeypatch):

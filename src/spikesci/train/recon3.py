@@ -331,8 +331,11 @@ def run_cli(args) -> dict:
 
     cfg = Recon3Config(model="split" if args.stage == "perception3" else "basenet", seed=args.seed,
                        device=args.device)
-    if args.resume and (Path(args.out) / "config.json").exists():
-        cfg = Recon3Config.from_dict(json.loads((Path(args.out) / "config.json").read_text()))
+    out = Path(args.out)
+    if args.resume and (out / "config.json").exists():
+        cfg = Recon3Config.from_dict(json.loads((out / "config.json").read_text()))
+    elif args.resume and (out / "ckpt.pt").exists():  # a committed compact checkpoint copied into OUT
+        cfg = Recon3Config.from_dict(load_checkpoint(out / "ckpt.pt", {}, "perception3")["config"])
     cfg = cli_overrides(cfg, args)
     if getattr(args, "fam_blocks", None):
         cfg = replace(cfg, fam=replace(cfg.fam, blocks=args.fam_blocks))

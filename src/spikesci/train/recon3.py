@@ -352,12 +352,16 @@ def run_cli(args) -> dict:
                  progress=not args.no_progress)
 
 
-def compact_checkpoint(src: str | Path, dest: str | Path) -> dict:
+def compact_checkpoint(src: str | Path, dest: str | Path, ema_only: bool = False) -> dict:
     """A small copy of a run's checkpoint to keep in the repository: weights and EMA (float32), step,
     samples consumed and time, without the optimizer state (Adam rebuilds its moments within a few hundred
     steps; at the low learning rate of a continued run that costs nothing measurable). Continue with
-    `cp DEST OUT/ckpt.pt && spikesci train --stage perception3 --resume --out OUT --steps N`."""
+    `cp DEST OUT/ckpt.pt && spikesci train --stage perception3 --resume --out OUT --steps N`.
+    `ema_only`: the training weights restart from the EMA (stored once: half the size, under the
+    repository's 5 MiB per file), which a run mid-cycle recovers from as from the optimizer state."""
     blob = torch.load(src, map_location="cpu", weights_only=False)
     small = {k: blob[k] for k in ("net", "ema", "step", "consumed", "elapsed", "config")}
+    if ema_only:
+        small["net"] = small["ema"]  # the same tensors: torch.save writes each storage once
     torch.save(small, dest)
     return {k: small[k] for k in ("step", "consumed", "elapsed")}

@@ -150,3 +150,17 @@ def test_decode_classify_on_an_x265_stream_uses_the_release3_head(tmp_path, caps
     got = json.loads(capsys.readouterr().out)
     assert got["model"] == "s-animals-r3-coded" and len(got["probabilities"]) == 10
     assert abs(sum(got["probabilities"]) - 1) < 1e-4 and got["label"] == int(np.argmax(got["probabilities"]))
+
+
+def test_x265_streams_default_to_long_gops_and_keep_the_asked_one(tmp_path):
+    from spikesci import sci
+
+    rng = np.random.default_rng(2)
+    spikes = (rng.random((240, 32, 64)) < np.linspace(0.1, 0.5, 64)).astype(np.uint8)
+    assert sci.default_gop("x265") == 32 and sci.default_gop() == sci.DEFAULT_GOP == 8
+    long = sci.encode_spikes(spikes, tmp_path / "long.sci", 2, model="x265")
+    short = sci.encode_spikes(spikes, tmp_path / "short.sci", 2, model="x265", gop=4)
+    assert long["maps"] > 8 and long["gops"] == 1 and short["gops"] == -(-short["maps"] // 4)
+    assert sci.decode_file(tmp_path / "long.sci").header["gop"] == 32
+    assert sci.decode_file(tmp_path / "short.sci").images.shape[0] == short["maps"]
+    assert long["bytes"] < short["bytes"]  # one keyframe instead of three

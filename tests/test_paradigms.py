@@ -172,3 +172,31 @@ def test_cli_quick_end_to_end(tmp_path, scene):
         assert all(k != CAAS_LABEL for k in res["bd_rate"])
     assert (out / "rd.png").stat().st_size > 1000 and (out / "bd_rate.txt").exists()
     assert main(argv) == 1  # refuses to overwrite without --force
+
+
+class GopRecordingCodec(StandInCodec):
+    """The stand-in with a `gop` parameter, as the real facade has: records what the benchmark asks for."""
+
+    def __init__(self):
+        self.gops = []
+
+    def encode_spikes(self, spikes, path, quality, gop=8):
+        self.gops.append(gop)
+        return super().encode_spikes(spikes, path, quality)
+
+
+def test_caas_is_coded_with_the_same_gop_as_the_atc_anchors(clip):
+    codec = GopRecordingCodec()
+    cfg = ParadigmConfig(codecs=("x264",), lossless=(), reconstructors=("tfp",), points=2, stride=8, gop=5,
+                         max_eval=1, paradigms=("CAAS",), caas_qualities=(1, 4))
+    run_paradigms([clip], cfg, progress=False, log=lambda m: None, caas=codec)
+    assert codec.gops == [5, 5]
+
+
+@pytest.mark.parametrize("flags, message", [(["--gop", "300"], "--gop must be 1..255"),
+                                            (["--caas-codecs", "learned,vvc"], "unknown CAAS codec")])
+def test_cli_refuses_bad_gop_and_caas_codec_in_one_line(tmp_path, capsys, flags, message):
+    out = tmp_path / "out"
+    assert main(["bench", "paradigms", "--suite", "small", "--out", str(out), *flags]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and not out.exists()

@@ -170,9 +170,19 @@ def quality_index(quality: int) -> int:
     return QUALITIES.index(quality)
 
 
+def default_gop(model: str | None = None) -> int:
+    """Feature maps per GOP when a stream does not say: 32 for the x265 codec (a feature map's intra
+    picture costs several predicted ones), 8 for the learned codec (as trained and measured)."""
+    if model in CONVENTIONAL:
+        from spikesci.models.codec.conventional import DEFAULT_GOP as CONVENTIONAL_GOP
+
+        return CONVENTIONAL_GOP
+    return DEFAULT_GOP
+
+
 # -- encoding ------------------------------------------------------------------------------------------
 def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_QUALITY,
-                  model: str | None = None, gop: int = DEFAULT_GOP, progress: bool = False,
+                  model: str | None = None, gop: int | None = None, progress: bool = False,
                   frames=None, motion: str = "rdo", account: bool = False) -> dict:
     """Encode a (T, H, W) 0/1 clip into a `.sci` file; GOP by GOP, so memory stays bounded on long clips.
 
@@ -187,6 +197,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     if not hasattr(spikes, "shape") or len(spikes.shape) != 3 or min(spikes.shape) < 1:
         raise SpikeSciError(f"spikes must be a non-empty (frames, height, width) array, got "
                             f"{getattr(spikes, 'shape', None)}")
+    gop = default_gop(model) if gop is None else gop
     if not 1 <= gop <= 255:
         raise SpikeSciError("GOP size must be 1..255")
     if motion not in MOTION_MODES:
@@ -258,7 +269,7 @@ def map_frames(length: int, stride: int) -> np.ndarray:
 
 def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY, height: int = 250,
                 width: int = 400, model: str | None = None, progress: bool = False,
-                gop: int = DEFAULT_GOP, motion: str = "rdo", cover: str = "windows") -> dict:
+                gop: int | None = None, motion: str = "rdo", cover: str = "windows") -> dict:
     """`.dat` / `.npz` spike file -> `.sci`. `cover`: "windows" places maps only where their whole window of
     spike frames lies inside the clip (the default, the measured rate points); "clip" covers every frame
     (`map_frames`), at the cost of a map or two more and mirrored windows at the ends."""

@@ -152,10 +152,14 @@ class X265(PyAVCodec):
         h, w = super().coded_size(height, width, quality)
         return (h, max(w, 128)) if quality is None else (h, w)
 
+    def __init__(self, preset: str | None = None, params: str = ""):
+        super().__init__(preset)
+        self.params = params  # extra x265 options ("key=value:..."), appended after the defaults
+
     def options(self, quality, gop):
         rc = "lossless=1" if quality is None else f"crf={quality}"
         params = f"{rc}:keyint={gop}:min-keyint={gop}:scenecut=0:info=0:log-level=error"
-        params += ":pools=1:frame-threads=1"
+        params += ":pools=1:frame-threads=1" + (f":{self.params}" if self.params else "")
         return {"preset": self.speed_preset, "tune": "psnr", "x265-params": params}
 
 

@@ -141,16 +141,6 @@ def caas_offset(sci, anchor: int, model: str | None = None) -> int:
         return 0
 
 
-def learned_gop() -> int | None:
-    """The learned codec's group of pictures (feature maps), if the facade tells it."""
-    try:
-        import spikesci.sci as sci
-    except ImportError:
-        return None
-    value = getattr(sci, "DEFAULT_GOP", None)
-    return int(value) if isinstance(value, int) and value > 0 else None
-
-
 def learned_stride() -> int | None:
     """The learned codec's stride: the facade's, else the shipped model's, else the FEM's default."""
     try:

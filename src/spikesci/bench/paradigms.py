@@ -15,6 +15,7 @@ A method whose parts are missing (an encoder, the `net` model, the facade) is sk
 
 from __future__ import annotations
 
+import inspect
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +32,6 @@ from spikesci.bench.methods import (
     caas_module,
     caas_offset,
     end_kflops,
-    learned_gop,
     learned_stride,
     make_reconstructor,
     nearest,
@@ -45,7 +45,10 @@ __all__ = ["CTA_QUALITIES", "Clip", "MethodUnavailable", "ParadigmConfig", "Poin
            "make_reconstructor", "run_paradigms", "score", "spread"]
 
 DEFAULT_STRIDE = 8  # spike frames between reconstructed images, when the learned codec does not say
-DEFAULT_GOP = 8  # images per group of pictures, likewise
+# images (ATC) and feature maps (CAAS) per group of pictures, for every method alike (equal random access):
+# the intra period of standard test conditions, and the x265 feature codec's default (its intra maps cost
+# several predicted ones: at 8, a clip of 15 maps pays two of them)
+DEFAULT_GOP = 32
 # CTA codes binary, noise-like frames: settings better than these ladders keep (nearly) every spike at
 # 1.7-3 bpp, worse than raw 1 bpp (PSNR tuning: x264 crf 36 exact; x265 crf 36, SVT-AV1 / VP9 crf 54 flip
 # < 0.5 %), so the useful range sits high on each codec's scale, from near exact to most spikes lost.
@@ -76,7 +79,7 @@ class ParadigmConfig:
     points: int = 6
     cta_qualities: dict[str, tuple[int, ...]] = field(default_factory=dict)
     atc_qualities: dict[str, tuple[int, ...]] = field(default_factory=dict)
-    gop: int | None = None  # images per GOP (ATC), None: the learned codec's; CTA: gop * stride spike frames
+    gop: int | None = None  # images (ATC) / maps (CAAS) per GOP, None: DEFAULT_GOP; CTA: gop * stride frames
     stride: int | None = None  # None: the learned codec's stride, else DEFAULT_STRIDE
     window: int = DEFAULT_WINDOW  # TFP window
     max_eval: int = 2  # evaluation frames per clip (nearest the middle): bounds `net` time on CTA decodes
@@ -262,7 +265,10 @@ def caas_jobs(clip: Clip, cfg: ParadigmConfig, ev: Evaluation, sci, workdir: Pat
                 start = caas_offset(sci, anchor, model)
                 spikes = clip.spikes[start:]
                 t = spikes.shape[0]
-                stats = sci.encode_spikes(spikes, path, quality, **({"model": model} if model else {}))
+                opts = {"model": model} if model else {}
+                if cfg.gop and "gop" in inspect.signature(sci.encode_spikes).parameters:
+                    opts["gop"] = int(cfg.gop)  # the same GOP as the ATC anchors: equal random access
+                stats = sci.encode_spikes(spikes, path, quality, **opts)
                 size = path.stat().st_size
                 decoded = sci.decode_file(path)
                 frames = np.asarray(decoded.frames) + start
@@ -295,7 +301,7 @@ def run_paradigms(clips: list[Clip], cfg: ParadigmConfig = ParadigmConfig(), pro
     from spikesci.baselines import codec_report
 
     stride = int(cfg.stride or learned_stride() or DEFAULT_STRIDE)
-    gop = int(cfg.gop or learned_gop() or DEFAULT_GOP)
+    gop = int(cfg.gop or DEFAULT_GOP)
     report = codec_report()
     skipped: list[str] = []
     wanted = tuple(dict.fromkeys(cfg.codecs + cfg.lossless))

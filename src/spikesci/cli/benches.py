@@ -31,7 +31,10 @@ def register(commands, bench) -> None:
     add("--paradigms", default="CTA,ATC,CAAS", help="comma list of paradigms to run")
     add("--points", type=int, default=6, help="qualities per codec, spread over its ladder (6)")
     add("--stride", type=int, default=None, help="spike frames per image (default: learned codec's, or 8)")
-    add("--gop", type=int, default=None, help="images per GOP (default: learned codec's, or 8)")
+    add("--gop", type=int, default=None,
+        help="images (ATC) and feature maps (CAAS) per GOP, 1-255: the random-access period, the same for "
+             "every method (default 32)")
+    add("--caas-codecs", default="learned,x265", help="comma list of CAAS feature codecs (learned, x265)")
     add("--cta-speed", default="fast", help="encoder speed class for CTA: fast, medium or strong")
     add("--atc-speed", default="medium", help="encoder speed class for ATC: fast, medium or strong")
     add("--white-rate", type=float, default=None, help="spikes per frame at full white, for files")
@@ -64,10 +67,16 @@ def cmd_paradigms(args: argparse.Namespace) -> int:
     for name in ("points", "gop", "stride"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise SpikeSciError(f"--{name} must be positive, got {getattr(args, name)}")
+    if args.gop is not None and args.gop > 255:
+        raise SpikeSciError(f"--gop must be 1..255 (a stream's GOP size), got {args.gop}")
     recons = tuple(r.lower() for r in _split(args.recon))
+    caas_codecs = tuple(c.lower() for c in _split(args.caas_codecs))
+    if set(caas_codecs) - {"learned", "x265"}:
+        raise SpikeSciError(f"unknown CAAS codec(s) in '{args.caas_codecs}' (choose from learned, x265)")
     cfg = ParadigmConfig(lossless=_split(args.lossless), reconstructors=recons, paradigms=paradigms,
                          points=args.points, gop=args.gop, stride=args.stride, cta_speed=args.cta_speed,
-                         atc_speed=args.atc_speed)
+                         atc_speed=args.atc_speed,
+                         caas_models=tuple(None if c == "learned" else c for c in caas_codecs))
     from spikesci.baselines import SPEEDS
 
     if not {args.cta_speed, args.atc_speed} <= set(SPEEDS):

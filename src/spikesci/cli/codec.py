@@ -38,8 +38,9 @@ def register(commands, bench) -> None:
     p.add_argument("-o", "--output", required=True, help="output .sci file")
     p.add_argument("--quality", type=int, default=DEFAULT_QUALITY, choices=QUALITIES,
                    help=f"rate point ({DEFAULT_QUALITY})")
-    p.add_argument("--gop", type=int, default=DEFAULT_GOP,
-                   help=f"feature maps per group of pictures, 1..255 ({DEFAULT_GOP})")
+    p.add_argument("--gop", type=int, default=None,
+                   help=f"feature maps per group of pictures (random-access period), 1..255 (default "
+                        f"{DEFAULT_GOP} for the learned codec, 32 for x265)")
     p.add_argument("--motion", choices=MOTION_MODES, default="rdo",
                    help="motion coding: rdo = cheapest per map of learned vector fields, one global "
                         "translation, or skip (default; stream format 2; 23-54%% fewer bytes at quality 1 "
@@ -109,7 +110,7 @@ def run_encode(args: argparse.Namespace) -> int:
     check_suffix(src, (".dat", ".npz"), "encode reads")
     check_suffix(args.output, (".sci",), "encode writes")
     check_size(args.height, args.width)
-    if not 1 <= args.gop <= 255:
+    if args.gop is not None and not 1 <= args.gop <= 255:
         raise SpikeSciError(f"--gop must be 1..255, got {args.gop}")
     if args.codec == "x265" and args.model not in (None, "x265"):
         raise SpikeSciError("--codec x265 uses the release-3 FEM; --model names a learned codec (drop one)")

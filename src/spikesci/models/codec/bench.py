@@ -114,7 +114,7 @@ def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
     from spikesci.lossless import pack_spikes
     from spikesci.lossless.baselines import measure_general, order0_entropy
     from spikesci.reconstruct import tfp
-    from spikesci.sci import decode_features, encode_spikes, reconstruct_maps
+    from spikesci.sci import decode_features, default_gop, encode_spikes, reconstruct_maps
 
     spikes = item["spikes"]
     t_len, h, w = spikes.shape
@@ -133,10 +133,11 @@ def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
     pack_spikes(spikes, arch)
     row["archive_bpp"] = 8.0 * arch.stat().st_size / spikes.size
     row["codec"] = []
+    gop = default_gop(sm.name)  # the codec's own; the ATC pictures get the same
     for q in qualities:
         path = tmp / f"q{q}.sci"
         t0 = time.time()
-        st = encode_spikes(spikes, path, q, model=sm.name, frames=frames, account=True)
+        st = encode_spikes(spikes, path, q, model=sm.name, frames=frames, account=True, gop=gop)
         t_enc = time.time() - t0
         t0 = time.time()
         _, hd, feats, flows = decode_features(path, model=sm.name)
@@ -153,15 +154,15 @@ def run_item(sm, item: dict, tmp: Path, qualities: list[int]) -> dict:
             "encode_s_per_map": t_enc / len(frames), "decode_s_per_map": t_feat / len(frames) + t_fam,
             "bits_per_map": {k: v / len(frames) for k, v in st["bits_by_part"].items()}})
     if item["group"] == "spike-reds":
-        row["atc_bits_per_image"] = atc_equal_psnr(spikes, frames, idx, truths, row["codec"])
+        row["atc_bits_per_image"] = atc_equal_psnr(spikes, frames, idx, truths, row["codec"], gop)
     return row
 
 
 ATC_CODECS = {"x265": (17, 22, 27, 32, 37, 42, 47), "svt-av1": (23, 31, 39, 47, 55, 63)}
 
 
-def atc_equal_psnr(spikes: np.ndarray, frames: np.ndarray, idx: list[int], truths: list, curve: list[dict]
-                   ) -> dict:
+def atc_equal_psnr(spikes: np.ndarray, frames: np.ndarray, idx: list[int], truths: list, curve: list[dict],
+                   gop: int = 8) -> dict:
     """Bits per image x265 / SVT-AV1 spend on the same maps' `net` pictures (release 3, what `reconstruct
     --method net` gives) at the PSNR each quality of the codec reaches (log-rate interpolation on the
     conventional codec's curve; None outside it)."""
@@ -177,7 +178,7 @@ def atc_equal_psnr(spikes: np.ndarray, frames: np.ndarray, idx: list[int], truth
             continue
         pts = []
         for crf in ladder:
-            coded = codec.roundtrip(pics, crf, gop=8)
+            coded = codec.roundtrip(pics, crf, gop=gop)  # the codec's own GOP: equal random access
             dec = coded.frames.astype(np.float32) / 255
             p = float(np.mean([psnr(dec[i], t) for i, t in zip(idx, truths)]))
             pts.append((p, 8.0 * coded.num_bytes / len(frames)))

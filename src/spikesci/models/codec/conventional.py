@@ -38,6 +38,14 @@ MAX_GOP = 255
 # none / 3-15, docs/codec.md): the main component alone is the front down to CRF 34 (0.003 bpp), the
 # residual pays from there, at +9 around CRF 28 and +6 at CRF 22. CRF 46 reaches down to TFI's lowest rates.
 QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = ((46, None), (40, None), (34, None), (28, 9), (22, 6))
+# x265 options for feature planes, chosen on the shared spike-REDS clips (docs/codec.md): SAO off (its band
+# and edge offsets cost bits that the FAM does not use; -5 % BD-rate against TFI+x265) and qcomp 0.7
+# (steadier QP across the GOP). Encoder-side only: any HEVC decoder reads the streams, older ones included.
+X265_PARAMS = "sao=0:qcomp=0.7"
+# maps per GOP (one x265 keyframe each) unless the stream asks otherwise: the random-access period of
+# standard test conditions (32 pictures). A feature map's intra picture costs several predicted ones, so
+# longer GOPs pay: on 203_part3, -26 % BD-rate against TFI+x265 at 32 against +8.5 % at 8 (equal GOPs).
+DEFAULT_GOP = 32
 _HEAD = struct.Struct("<4sBBHHHH")
 _COMP = struct.Struct("<ffB")
 _U32 = struct.Struct("<I")
@@ -120,7 +128,7 @@ class ConventionalFeatureCodec:
         from spikesci.baselines.pyav import X265
 
         self.config = ConventionalConfig(channels=channels)
-        self.video = X265(preset)
+        self.video = X265(preset, X265_PARAMS)
         desc = f"spikesci feature codec: KLT + 8-bit planes + x265, v{FORMAT_VERSION}, C={channels}"
         self.sha256 = hashlib.sha256(desc.encode()).hexdigest()
         self.meta: dict = {}

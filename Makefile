@@ -49,4 +49,5 @@ clean:
 # Continues OUT's checkpoint if there is one; copy runs/gpu back and `--resume` on the CPU to go on.
 train-gpu: venv
 	$(BIN)/spikesci train --stage perception3 --device cuda --minutes 9 --steps 20000 --batch 32 \
-		--out runs/gpu --resume $(if $(wildcard training_data/photos),--extra-photos training_data/photos)
+		--out runs/gpu --resume $(if $(wildcard training_data/photos),--extra-photos training_data/photos) \
+		$(if $(wildcard training_data/videos),--extra-videos training_data/videos)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from spikesci.data.leaves import LeavesConfig, dead_leaves
+from spikesci.data.videos import folder_videos, load_video, video_source
 from spikesci.simulate.images import list_images, load_image, read_grey
 
 VALIDATION_SEED_OFFSET = 10**6
@@ -55,6 +56,8 @@ class SynthConfig:
     split: str = "train"  # "train" or "validation"
     seed: int = 0
     extra_photos: str | None = None  # folder of extra training photographs (`make training-data`)
+    extra_videos: str | None = None  # folder of real training videos (`make training-data`), train split only
+    video_fraction: float = 0.15  # backgrounds from those videos, when given (data/videos.py)
     leaves: LeavesConfig = field(default_factory=LeavesConfig)
 
     @classmethod
@@ -125,7 +128,7 @@ def _render_background(rng: np.random.Generator, source: np.ndarray, cfg: SynthC
                        speed: float) -> torch.Tensor:
     """(frames, m, m) luminance at 2x resolution: the source seen through a window moving smoothly."""
     t_len, m = cfg.frames, cfg.size * SUPERSAMPLE
-    h, w = source.shape
+    h, w = source.shape[-2:]
     t = np.arange(t_len, dtype=np.float64) - t_len // 2
     d = rng.uniform(0, 2 * np.pi)
     v = speed * SUPERSAMPLE * scale  # source pixels per frame
@@ -140,7 +143,10 @@ def _render_background(rng: np.random.Generator, source: np.ndarray, cfg: SynthC
     theta = np.stack([np.stack([z * c / w, -z * s / w, (2 * cx + 1) / w - 1], -1),
                       np.stack([z * s / h, z * c / h, (2 * cy + 1) / h - 1], -1)], 1)
     grid = _affine_grid(theta, m)
-    src = torch.from_numpy(source)[None, None].expand(t_len, 1, h, w)
+    if source.ndim == 3:  # a video: its own frame at every spike frame
+        src = torch.from_numpy(source)[:, None]
+    else:
+        src = torch.from_numpy(source)[None, None].expand(t_len, 1, h, w)
     return F.grid_sample(src, grid, mode="bilinear", padding_mode="reflection", align_corners=False)[:, 0]
 
 
@@ -198,7 +204,14 @@ def make_sample(cfg: SynthConfig, index: int) -> Sample:
     speed = _speed(rng, cfg.speeds)
     travel = speed * cfg.frames * SUPERSAMPLE
     meta: dict = {"speed": speed}
-    if rng.random() < cfg.photo_fraction:
+    videos = folder_videos(cfg.extra_videos) if cfg.extra_videos and cfg.split == "train" else []
+    if videos and rng.random() < cfg.video_fraction:
+        name = videos[int(rng.integers(len(videos)))]
+        scale = float(np.exp(rng.uniform(np.log(0.5), np.log(1.5))))
+        source = video_source(rng, load_video(name), cfg.frames, int(np.ceil((m * 1.5 + travel) * scale)))
+        scale = min(scale, source.shape[-1] / (m * 1.2 + travel))  # a small video: zoom in, keep inside it
+        meta["source"] = name
+    elif rng.random() < cfg.photo_fraction:
         name = names[int(rng.integers(len(names)))]
         photo = _photo(name)
         scale = float(np.exp(rng.uniform(np.log(0.7), np.log(2.5))))

@@ -178,7 +178,8 @@ def load_checkpoint(path: Path, modules: dict, what: str, device="cpu") -> dict:
 
 
 def cli_overrides(cfg, args):
-    """A recipe config with the `train` command's --steps / --batch / --lr / --threads / --extra-photos."""
+    """A recipe config with the `train` command's --steps / --batch / --lr / --threads / --extra-photos /
+    --extra-videos."""
     from spikesci.errors import SpikeSciError
 
     for name in ("steps", "batch", "lr", "threads"):
@@ -188,6 +189,13 @@ def cli_overrides(cfg, args):
         if not Path(args.extra_photos).is_dir():
             raise SpikeSciError(f"{args.extra_photos}: --extra-photos must be a folder (make training-data)")
         cfg = replace(cfg, data=replace(cfg.data, extra_photos=str(args.extra_photos)))
+    if getattr(args, "extra_videos", None):
+        from spikesci.data.videos import folder_videos
+
+        if not Path(args.extra_videos).is_dir() or not folder_videos(str(args.extra_videos)):
+            raise SpikeSciError(f"{args.extra_videos}: --extra-videos must be a folder holding videos "
+                                "(make training-data)")
+        cfg = replace(cfg, data=replace(cfg.data, extra_videos=str(args.extra_videos)))
     return cfg
 
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from spikesci.data.synth import SynthConfig, SynthStream, make_sample
 from spikesci.models.codec.conventional import QUALITY_SETTINGS
+from spikesci.train.interrupt import catch_stop_signals
 from spikesci.train.recon3 import ReuseBuffer, _lr, load_checkpoint, psnr
 
 
@@ -173,6 +174,7 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
     start, first = time.time(), step
     bar = tqdm(total=cfg.steps, initial=step, desc="train fam-x265", disable=not progress, dynamic_ncols=True)
     avg = None
+    restore_signals = catch_stop_signals()  # Ctrl-C or kill: stop at this step, save, report
     try:
         while step < cfg.steps:
             if minutes is not None and time.time() - start > 60 * minutes:
@@ -202,6 +204,7 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
     except KeyboardInterrupt:
         pass
     finally:
+        restore_signals()
         bar.close()
     save()
     final = validate(ema, coder, val, clips)

@@ -33,6 +33,7 @@ from spikesci.models.basenet import BaseNet
 from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
 from spikesci.models.layers import dihedral
+from spikesci.train.interrupt import catch_stop_signals
 
 
 @dataclass(frozen=True)
@@ -263,6 +264,7 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     bar = tqdm(total=cfg.steps, initial=step, desc="train perception3", disable=not progress,
                dynamic_ncols=True)
     avg_loss, avg_psnr = None, None
+    restore_signals = catch_stop_signals()  # Ctrl-C or kill: stop at this step, save, report
     try:
         while step < cfg.steps:
             if minutes is not None and time.time() - start_time > 60 * minutes:
@@ -304,6 +306,7 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     except KeyboardInterrupt:
         pass
     finally:
+        restore_signals()
         bar.close()
     save()
     final = evaluate(ema, val, clips)

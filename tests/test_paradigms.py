@@ -200,3 +200,18 @@ def test_cli_refuses_bad_gop_and_caas_codec_in_one_line(tmp_path, capsys, flags,
     assert main(["bench", "paradigms", "--suite", "small", "--out", str(out), *flags]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_pchip_default_scores_a_dominating_curve_as_saving_bits_where_the_cubic_fit_swings():
+    """Measured on 203_part3 (GOP 32): CAAS via x265 is above TFI+x264 at every rate, yet one cubic fit of
+    log-rate against PSNR says +245 %, because TFI saturates near 26.3 dB. PCHIP (the default) says < 0."""
+    anchor = [(0.00085, 20.82), (0.00134, 23.09), (0.01235, 26.22), (0.03789, 26.32), (0.07606, 26.38)]
+    caas = [(0.00053, 21.83), (0.00105, 23.18), (0.0021, 24.47), (0.00691, 27.16), (0.02278, 28.76)]
+    points = [{"paradigm": par, "method": m, "clip": "c", "bpp": r, "psnr": q, "ssim": 0.0}
+              for par, m, curve in (("ATC", "TFI+x264", anchor), ("CAAS", "spikesci-x265", caas))
+              for r, q in curve]
+    test = "CAAS spikesci-x265"
+    pchip, _ = bd_rates(points, test=test, method="pchip")
+    cubic, _ = bd_rates(points, test=test, method="cubic")
+    assert pchip["ATC TFI+x264"] < 0 < cubic["ATC TFI+x264"]
+    assert ParadigmConfig().bd_method == "pchip"

@@ -87,6 +87,7 @@ class ParadigmConfig:
     atc_speed: str = "medium"  # and for ATC (a few images per clip)
     caas_qualities: tuple | None = None  # None: every quality of the facade
     caas_models: tuple[str | None, ...] = (None, "x265")  # None: the default learned codec; x265: KLT + x265
+    bd_method: str = "pchip"  # BD-rate interpolation of results["bd_rate"] and the first table (bench.rd)
 
 
 @dataclass

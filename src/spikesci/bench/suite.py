@@ -84,7 +84,8 @@ def run_bench(clips: list[Clip], cfg: ParadigmConfig, out_dir: str | Path, progr
         raise SpikeSciError("no clips to compare (give files or a suite other than 'none')")
     t0 = time.perf_counter()
     results = run_paradigms(clips, cfg, progress=progress, log=log, caas=caas)
-    summary, detail = bd_rates(results["points"])
+    summary, detail = bd_rates(results["points"], method=cfg.bd_method)
+    results["bd_method"] = cfg.bd_method
     results["bd_rate"] = summary
     results["bd_rate_detail"] = detail
     add_bd_tables(results)

@@ -35,6 +35,9 @@ def register(commands, bench) -> None:
         help="images (ATC) and feature maps (CAAS) per GOP, 1-255: the random-access period, the same for "
              "every method (default 32)")
     add("--caas-codecs", default="learned,x265", help="comma list of CAAS feature codecs (learned, x265)")
+    add("--bd-method", choices=("pchip", "cubic"), default="pchip",
+        help="BD-rate interpolation of results.json's bd_rate and the first table: pchip (JCT-VC / JVET "
+             "test sheets, default) or cubic (VCEG-M33's single fit); both tables are written")
     add("--cta-speed", default="fast", help="encoder speed class for CTA: fast, medium or strong")
     add("--atc-speed", default="medium", help="encoder speed class for ATC: fast, medium or strong")
     add("--white-rate", type=float, default=None, help="spikes per frame at full white, for files")
@@ -76,7 +79,8 @@ def cmd_paradigms(args: argparse.Namespace) -> int:
     cfg = ParadigmConfig(lossless=_split(args.lossless), reconstructors=recons, paradigms=paradigms,
                          points=args.points, gop=args.gop, stride=args.stride, cta_speed=args.cta_speed,
                          atc_speed=args.atc_speed,
-                         caas_models=tuple(None if c == "learned" else c for c in caas_codecs))
+                         caas_models=tuple(None if c == "learned" else c for c in caas_codecs),
+                         bd_method=args.bd_method)
     from spikesci.baselines import SPEEDS
 
     if not {args.cta_speed, args.atc_speed} <= set(SPEEDS):

@@ -38,32 +38,44 @@ def test_klt_orders_energy_and_inverts():
     np.testing.assert_allclose(_unproject(comps, basis, mean), f, atol=1e-5)
 
 
-def test_roundtrip_is_exact_between_encoder_and_decoder_and_bits_add_up():
-    codec, f = ConventionalFeatureCodec(), _features()
+VIDEOS = [pytest.param(v, marks=pytest.mark.skipif(
+    ConventionalFeatureCodec(video=v).video.availability() is not None, reason=f"{v} is not in this FFmpeg"))
+    for v in ("x265", "svt-av1")]
+
+
+@pytest.mark.parametrize("video", VIDEOS)
+def test_roundtrip_is_exact_between_encoder_and_decoder_and_bits_add_up(video):
+    codec, f = ConventionalFeatureCodec(video=video), _features()
     payload, info = codec.compress(f, 4)
     out = codec.decompress(payload, expect=(4, 36, 44))
     assert torch.equal(out["x_hat"], info["x_hat"]) and out["x_hat"].dtype == torch.float64
     assert sum(info["bits"].values()) == 8 * len(payload)
     assert out["quality"] == 4 and out["flows"].shape == (3, 2, 36, 44)
     err = (out["x_hat"] - f.double()).abs().max().item()
-    assert err < 0.1 * float(f.max() - f.min())  # CRF 17: close to the original maps
+    assert err < 0.1 * float(f.max() - f.min())  # the best quality: close to the original maps
     again = codec.decompress(payload)
     assert torch.equal(again["x_hat"], out["x_hat"])  # deterministic
     end_side, info2 = codec.compress(f, 4, decoded=False)  # the encoder's path: same bytes, no decode
     assert end_side == payload and info2["x_hat"] is None and info2["bits"] == info["bits"]
 
 
-def test_lower_quality_is_smaller_and_lowest_drops_the_residual():
-    codec, f = ConventionalFeatureCodec(), _features()
-    sizes = [len(codec.compress(f, q)[0]) for q in range(len(QUALITY_SETTINGS))]
+@pytest.mark.parametrize("video", VIDEOS)
+def test_lower_quality_is_smaller_and_lowest_drops_the_residual(video):
+    codec, f = ConventionalFeatureCodec(video=video), _features()
+    sizes = [len(codec.compress(f, q)[0]) for q in range(codec.levels)]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     payload, info = codec.compress(f, 0)
-    assert QUALITY_SETTINGS[0][1] is None and info["bits"]["residual"] == 0
+    assert codec.ladder[0][1] is None and info["bits"]["residual"] == 0
+    assert codec.ladder is QUALITY_SETTINGS or video != "x265"
 
 
-def test_damaged_chunks_are_container_errors():
-    codec = ConventionalFeatureCodec()
+@pytest.mark.parametrize("video", VIDEOS)
+def test_damaged_chunks_are_container_errors(video):
+    codec = ConventionalFeatureCodec(video=video)
     payload, _ = codec.compress(_features(), 2)
+    other = ConventionalFeatureCodec(video="svt-av1" if video == "x265" else "x265")
+    with pytest.raises(ContainerError):
+        other.decompress(payload)  # a chunk of the other video codec
     with pytest.raises(ContainerError):
         codec.decompress(payload, expect=(5, 36, 44))
     with pytest.raises(ContainerError):
@@ -86,20 +98,21 @@ def clip(tmp_path_factory):
     return tmp, spikes
 
 
-def test_cli_encode_x265_then_decode(clip, capsys):
+@pytest.mark.parametrize("video", VIDEOS)
+def test_cli_encode_x265_then_decode(clip, capsys, video):
     tmp, spikes = clip
-    out = tmp / "clip.sci"
-    assert main(["encode", str(tmp / "clip.dat"), "-o", str(out), "--codec", "x265", "--height", "32",
+    out = tmp / f"clip-{video}.sci"
+    assert main(["encode", str(tmp / "clip.dat"), "-o", str(out), "--codec", video, "--height", "32",
                  "--width", "40", "--quality", "2"]) == 0
     capsys.readouterr()
     from spikesci import sci
 
     res = sci.decode_file(out)
-    assert res.header["model"] == "x265" and res.features.shape[1:] == (2, 32, 40)
+    assert res.header["model"] == video and res.features.shape[1:] == (2, 32, 40)
     assert res.images.shape == (res.features.shape[0], 32, 40)
     assert np.isfinite(res.images).all() and 0 <= res.images.min() and res.images.max() <= 1
-    st = sci.encode_spikes(spikes, tmp / "acc.sci", 2, model="x265", account=True)
-    assert sum(st["bits_by_part"].values()) == 8 * st["bytes"] and st["bits_by_part"]["x265 main"] > 0
+    st = sci.encode_spikes(spikes, tmp / "acc.sci", 2, model=video, account=True)
+    assert sum(st["bits_by_part"].values()) == 8 * st["bytes"] and st["bits_by_part"][f"{video} main"] > 0
     # a truncated stream is refused in one line, no picture written
     bad = tmp / "bad.sci"
     bad.write_bytes(out.read_bytes()[:-7])

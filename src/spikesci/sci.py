@@ -90,14 +90,14 @@ def load_model(model: str | None = None) -> SciModel:
     return _load_model(name)
 
 
-CONVENTIONAL = ("x265",)  # codecs of the release-3 features through a conventional video codec
+CONVENTIONAL = ("x265", "svt-av1")  # codecs of the release-3 features through a conventional video codec
 
 
 @lru_cache(maxsize=4)
 def _load_model(name: str) -> SciModel:
     from spikesci.models.zoo import WEIGHTS_DIR, load_perception, sha256_file
 
-    if name in CONVENTIONAL:  # CAAS via x265: the release-3 FEM's maps, its own FAM in the cloud
+    if name in CONVENTIONAL:  # CAAS via x265 / SVT-AV1: the release-3 FEM's maps, its own FAM in the cloud
         from spikesci.models.codec.conventional import sci_model
 
         return sci_model(name)
@@ -171,8 +171,8 @@ def quality_index(quality: int) -> int:
 
 
 def default_gop(model: str | None = None) -> int:
-    """Feature maps per GOP when a stream does not say: 32 for the x265 codec (a feature map's intra
-    picture costs several predicted ones), 8 for the learned codec (as trained and measured)."""
+    """Feature maps per GOP when a stream does not say: 32 for the x265 / SVT-AV1 codecs (a feature map's
+    intra picture costs several predicted ones), 8 for the learned codec (as trained and measured)."""
     if model in CONVENTIONAL:
         from spikesci.models.codec.conventional import DEFAULT_GOP as CONVENTIONAL_GOP
 

@@ -86,7 +86,7 @@ class ParadigmConfig:
     cta_speed: str = "fast"  # encoder speed class for CTA (long binary videos): fast, medium or strong
     atc_speed: str = "medium"  # and for ATC (a few images per clip)
     caas_qualities: tuple | None = None  # None: every quality of the facade
-    caas_models: tuple[str | None, ...] = (None, "x265")  # None: the default learned codec; x265: KLT + x265
+    caas_models: tuple[str | None, ...] = (None, "x265", "svt-av1")  # None: learned codec; else KLT + codec
     bd_method: str = "pchip"  # BD-rate interpolation of results["bd_rate"] and the first table (bench.rd)
 
 

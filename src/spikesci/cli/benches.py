@@ -34,7 +34,8 @@ def register(commands, bench) -> None:
     add("--gop", type=int, default=None,
         help="images (ATC) and feature maps (CAAS) per GOP, 1-255: the random-access period, the same for "
              "every method (default 32)")
-    add("--caas-codecs", default="learned,x265", help="comma list of CAAS feature codecs (learned, x265)")
+    add("--caas-codecs", default="learned,x265,svt-av1",
+        help="comma list of CAAS feature codecs (learned, x265, svt-av1)")
     add("--bd-method", choices=("pchip", "cubic"), default="pchip",
         help="BD-rate interpolation of results.json's bd_rate and the first table: pchip (JCT-VC / JVET "
              "test sheets, default) or cubic (VCEG-M33's single fit); both tables are written")
@@ -74,8 +75,9 @@ def cmd_paradigms(args: argparse.Namespace) -> int:
         raise SpikeSciError(f"--gop must be 1..255 (a stream's GOP size), got {args.gop}")
     recons = tuple(r.lower() for r in _split(args.recon))
     caas_codecs = tuple(c.lower() for c in _split(args.caas_codecs))
-    if set(caas_codecs) - {"learned", "x265"}:
-        raise SpikeSciError(f"unknown CAAS codec(s) in '{args.caas_codecs}' (choose from learned, x265)")
+    if set(caas_codecs) - {"learned", "x265", "svt-av1"}:
+        raise SpikeSciError(f"unknown CAAS codec(s) in '{args.caas_codecs}' (choose from learned, x265, "
+                            "svt-av1)")
     cfg = ParadigmConfig(lossless=_split(args.lossless), reconstructors=recons, paradigms=paradigms,
                          points=args.points, gop=args.gop, stride=args.stride, cta_speed=args.cta_speed,
                          atc_speed=args.atc_speed,

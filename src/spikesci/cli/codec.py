@@ -40,16 +40,16 @@ def register(commands, bench) -> None:
                    help=f"rate point ({DEFAULT_QUALITY})")
     p.add_argument("--gop", type=int, default=None,
                    help=f"feature maps per group of pictures (random-access period), 1..255 (default "
-                        f"{DEFAULT_GOP} for the learned codec, 32 for x265)")
+                        f"{DEFAULT_GOP} for the learned codec, 32 for x265 and svt-av1)")
     p.add_argument("--motion", choices=MOTION_MODES, default="rdo",
                    help="motion coding: rdo = cheapest per map of learned vector fields, one global "
                         "translation, or skip (default; stream format 2; 23-54%% fewer bytes at quality 1 "
                         "measured), local = block matching only (format 1, about 2.5x faster encoding)")
     p.add_argument("--model", default=None, help="codec: shipped name or a codec .pt file (default: sci)")
-    p.add_argument("--codec", choices=("learned", "x265"), default="learned",
-                   help="learned = the learned feature codec (default, release-2 FEM); x265 = the release-3 "
-                   "FEM's maps decorrelated (KLT), as 8-bit planes through x265 (CAAS via a conventional "
-                   "codec); both decode with `spikesci decode`")
+    p.add_argument("--codec", choices=("learned", "x265", "svt-av1"), default="learned",
+                   help="learned = the learned feature codec (default, release-2 FEM); x265 / svt-av1 = the "
+                   "release-3 FEM's maps decorrelated (KLT), as 8-bit planes through x265 or SVT-AV1 (CAAS "
+                   "via a conventional codec); all decode with `spikesci decode`")
     p.add_argument("--cover", choices=("windows", "clip"), default="windows",
                    help="where feature maps go: windows = only where a map's whole window of spike frames is "
                    "inside the clip (default; the first ~29 and last ~10-30 frames get no picture), clip = "
@@ -112,12 +112,13 @@ def run_encode(args: argparse.Namespace) -> int:
     check_size(args.height, args.width)
     if args.gop is not None and not 1 <= args.gop <= 255:
         raise SpikeSciError(f"--gop must be 1..255, got {args.gop}")
-    if args.codec == "x265" and args.model not in (None, "x265"):
-        raise SpikeSciError("--codec x265 uses the release-3 FEM; --model names a learned codec (drop one)")
+    if args.codec != "learned" and args.model not in (None, args.codec):
+        raise SpikeSciError(f"--codec {args.codec} uses the release-3 FEM; --model names a learned codec "
+                            "(drop one)")
     out = check_output(args.output, args.force, inputs=(src,))
     from spikesci.sci import encode_file
 
-    model = "x265" if args.codec == "x265" else args.model
+    model = args.model if args.codec == "learned" else args.codec
     stats = encode_file(src, out, args.quality, args.height, args.width, model=model,
                         progress=show_progress(args.json), gop=args.gop, motion=args.motion,
                         cover=args.cover)

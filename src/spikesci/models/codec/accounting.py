@@ -97,8 +97,10 @@ def account(codec, feats, quality: int, motion: str = "rdo") -> tuple[bytes, dic
 
 def compress_accounted(codec, feats, quality: int, motion: str = "rdo") -> tuple[bytes, dict[str, int]]:
     """Any `.sci` codec's compress() with its bits split by part: the learned codec's by call site (above),
-    the x265 feature codec's by component (side information, main and residual KLT components)."""
+    the conventional feature codecs' by component (side information, main and residual KLT components),
+    named after the video codec ("x265 main", "svt-av1 main", ...)."""
     if hasattr(codec, "intra"):
         return account(codec, feats, quality, motion)
     payload, info = codec.compress(feats, quality, decoded=False)
-    return payload, {f"x265 {k}": v for k, v in info["bits"].items()}
+    video = getattr(getattr(codec, "config", None), "video", "x265")
+    return payload, {f"{video} {k}": v for k, v in info["bits"].items()}

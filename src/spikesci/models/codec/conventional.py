@@ -1,4 +1,5 @@
-"""CAAS through a conventional codec (the paper's "CAAS via VTM", Table V): feature maps coded by x265.
+"""CAAS through a conventional codec (the paper's "CAAS via VTM", Table V): feature maps coded by x265 or
+SVT-AV1.
 
 Why: the release-3 FEM sends 2 values per pixel per map, and they are nearly one image (the main KLT
 component holds ~99 % of the energy), so an HEVC encoder (x265 via PyAV; in hardware on many cameras) codes
@@ -6,16 +7,16 @@ them far more cheaply than the learned codec does today. Per group of maps (one 
 
 1. a KLT of the GOP's channels (basis and means sent as float32 side information);
 2. each component quantised to 8 bits over its own range (0.01-99.99 percentiles, sent as float32);
-3. each component's planes coded as a grey video by x265, the main one at CRF `crf`, the residual ones at
-   `crf + offset`, or not sent (`offset` None) at the lowest qualities.
+3. each component's planes coded as a grey video by x265 (or SVT-AV1), the main one at CRF `crf`, the
+   residual ones at `crf + offset`, or not sent (`offset` None) at the lowest qualities.
 
-Decoding is HEVC (bit-exact by the standard) followed by float64 arithmetic in a fixed order (no BLAS),
+Decoding is HEVC / AV1 (bit-exact by the standards) followed by float64 arithmetic in a fixed order (no BLAS),
 so the decoded maps are the same on every machine and thread count.
 
-Chunk payload (little-endian): tag b"XKLT", version u8, quality u8, maps u16, channels u16, h u16, w u16;
-means C x f32, basis C*C x f32 (column k = component k), per component lo f32, hi f32, crf u8 (255: not
-sent), and for each sent component: coded h u16, coded w u16, extradata (u32 length + bytes), packets (u32
-count, then u32 length + bytes each).
+Chunk payload (little-endian): tag b"XKLT" (x265) or b"AKLT" (SVT-AV1), version u8, quality u8, maps u16,
+channels u16, h u16, w u16; means C x f32, basis C*C x f32 (column k = component k), per component lo f32,
+hi f32, crf u8 (255: not sent), and for each sent component: coded h u16, coded w u16, extradata (u32 length
++ bytes), packets (u32 count, then u32 length + bytes each).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ import torch
 from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
 
 TAG = b"XKLT"
+TAGS = {"x265": TAG, "svt-av1": b"AKLT"}
+MAX_CRF = {"x265": 51, "svt-av1": 63}
 FORMAT_VERSION = 1
 NOT_SENT = 255
 MAX_GOP = 255
@@ -42,6 +45,11 @@ QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = ((46, None), (40, None), 
 # and edge offsets cost bits that the FAM does not use; -5 % BD-rate against TFI+x265) and qcomp 0.7
 # (steadier QP across the GOP). Encoder-side only: any HEVC decoder reads the streams, older ones included.
 X265_PARAMS = "sao=0:qcomp=0.7"
+# SVT-AV1's ladder (CRF 0-63): the Pareto front of the same sweep (docs/codec.md); CRF 63 is its lowest
+# rate (0.0009-0.001 bpp on spike-REDS), the residual pays from main CRF 57 on, at +10
+AV1_QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = (
+    (63, None), (57, None), (54, 10), (45, 10), (30, 10))
+LADDERS = {"x265": QUALITY_SETTINGS, "svt-av1": AV1_QUALITY_SETTINGS}
 # maps per GOP (one x265 keyframe each) unless the stream asks otherwise: the random-access period of
 # standard test conditions (32 pictures). A feature map's intra picture costs several predicted ones, so
 # longer GOPs pay: on 203_part3, -26 % BD-rate against TFI+x265 at 32 against +8.5 % at 8 (equal GOPs).
@@ -54,7 +62,7 @@ _SIZE = struct.Struct("<HH")
 
 @dataclass(frozen=True)
 class ConventionalConfig:
-    """What a stream needs to agree on: channels per map and the video codec."""
+    """What a stream needs to agree on: channels per map and the video codec ("x265" or "svt-av1")."""
 
     channels: int = 2
     video: str = "x265"
@@ -112,7 +120,7 @@ class _Reader:
 
     def take(self, n: int) -> bytes:
         if n < 0 or self.pos + n > len(self.buf):
-            raise ContainerError("feature stream chunk is truncated or damaged (x265 payload)")
+            raise ContainerError("feature stream chunk is truncated or damaged (video payload)")
         out = bytes(self.buf[self.pos:self.pos + n])
         self.pos += n
         return out
@@ -122,14 +130,19 @@ class _Reader:
 
 
 class ConventionalFeatureCodec:
-    """The `.sci` codec "x265": same contract as FeatureCodec (compress / decompress / config / sha256)."""
+    """The `.sci` codecs "x265" and "svt-av1": same contract as FeatureCodec (compress / decompress /
+    config / sha256)."""
 
-    def __init__(self, channels: int = 2, preset: str | None = None):
+    def __init__(self, channels: int = 2, preset: str | None = None, video: str = "x265"):
+        from spikesci.baselines import get_codec
         from spikesci.baselines.pyav import X265
 
-        self.config = ConventionalConfig(channels=channels)
-        self.video = X265(preset, X265_PARAMS)
-        desc = f"spikesci feature codec: KLT + 8-bit planes + x265, v{FORMAT_VERSION}, C={channels}"
+        if video not in TAGS:
+            raise SpikeSciError(f"conventional feature codec must be one of {', '.join(TAGS)}, got {video!r}")
+        self.config = ConventionalConfig(channels=channels, video=video)
+        self.video = X265(preset, X265_PARAMS) if video == "x265" else get_codec(video, preset)
+        self.tag, self.ladder, self.max_crf = TAGS[video], LADDERS[video], MAX_CRF[video]
+        desc = f"spikesci feature codec: KLT + 8-bit planes + {video}, v{FORMAT_VERSION}, C={channels}"
         self.sha256 = hashlib.sha256(desc.encode()).hexdigest()
         self.meta: dict = {}
 
@@ -139,18 +152,18 @@ class ConventionalFeatureCodec:
     @property
     def levels(self) -> int:
         """Rate points (quality indices 0..levels-1), as FeatureCodec.levels: stage 3 loops over them."""
-        return len(QUALITY_SETTINGS)
+        return len(self.ladder)
 
     def require(self) -> None:
         reason = self.video.availability()
         if reason is not None:
-            raise SpikeSciError(f"the x265 feature codec cannot run here: {reason}")
+            raise SpikeSciError(f"the {self.config.video} feature codec cannot run here: {reason}")
 
-    @staticmethod
-    def settings(quality: int) -> tuple[int, int | None]:
-        if not 0 <= quality < len(QUALITY_SETTINGS):
-            raise SpikeSciError(f"x265 feature codec quality index must be 0..{len(QUALITY_SETTINGS) - 1}")
-        return QUALITY_SETTINGS[quality]
+    def settings(self, quality: int) -> tuple[int, int | None]:
+        if not 0 <= quality < len(self.ladder):
+            raise SpikeSciError(f"{self.config.video} feature codec quality index must be "
+                                f"0..{len(self.ladder) - 1}")
+        return self.ladder[quality]
 
     def compress(self, feats: torch.Tensor, quality: int, flows: bool = False,
                  motion: str = "rdo", decoded: bool = True) -> tuple[bytes, dict]:
@@ -163,16 +176,16 @@ class ConventionalFeatureCodec:
         x = feats.detach().cpu().numpy() if isinstance(feats, torch.Tensor) else np.asarray(feats)
         n, c, h, w = x.shape
         if c != self.config.channels or not 1 <= n <= MAX_GOP or max(h, w) > 65535:
-            raise ModelMismatchError(f"the x265 codec expects (1..{MAX_GOP}, {self.config.channels}, h, w) "
-                                     f"maps, got {tuple(x.shape)}")
+            raise ModelMismatchError(f"the {self.config.video} codec expects (1..{MAX_GOP}, "
+                                     f"{self.config.channels}, h, w) maps, got {tuple(x.shape)}")
         basis, mean = klt(x)
         comps = _project(x, basis, mean)
-        parts = [_HEAD.pack(TAG, FORMAT_VERSION, quality, n, c, h, w), mean.astype("<f4").tobytes(),
+        parts = [_HEAD.pack(self.tag, FORMAT_VERSION, quality, n, c, h, w), mean.astype("<f4").tobytes(),
                  basis.astype("<f4").tobytes()]
         streams, bits = [], {"side": 0, "main": 0, "residual": 0}
         for k in range(c):
             lo, hi = _range(comps[k])
-            k_crf = crf if k == 0 else (None if offset is None else min(crf + offset, 51))
+            k_crf = crf if k == 0 else (None if offset is None else min(crf + offset, self.max_crf))
             parts.append(_COMP.pack(lo, hi, NOT_SENT if k_crf is None else k_crf))
             planes = _quantise(comps[k], lo, hi)
             streams.append(None if k_crf is None else self.video.encode(planes, k_crf, n))
@@ -198,9 +211,10 @@ class ConventionalFeatureCodec:
 
         r = _Reader(payload)
         tag, version, quality, n, c, h, w = r.unpack(_HEAD)
-        if tag != TAG or version != FORMAT_VERSION or c != self.config.channels or n < 1 or h < 1 or w < 1:
+        bad = tag != self.tag or version != FORMAT_VERSION or c != self.config.channels
+        if bad or n < 1 or h < 1 or w < 1:
             raise ContainerError("feature stream chunk header is damaged or made by another codec")
-        if quality >= len(QUALITY_SETTINGS):
+        if quality >= len(self.ladder):
             raise ContainerError("feature stream chunk has an unknown quality")
         if expect is not None and (n, h, w) != tuple(expect):
             raise ContainerError(f"feature stream chunk holds {n} maps of {h}x{w}, the header says "
@@ -215,21 +229,21 @@ class ConventionalFeatureCodec:
         for k, (lo, hi, crf) in enumerate(comp_info):
             if crf == NOT_SENT:
                 continue
-            if crf > 51 or not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
+            if crf > self.max_crf or not (np.isfinite(lo) and np.isfinite(hi) and hi > lo):
                 raise ContainerError("feature stream chunk side information is damaged")
             ch, cw = r.unpack(_SIZE)
             extradata = r.take(r.unpack(_U32)[0])
             count = r.unpack(_U32)[0]
             if count > 4 * n + 16 or ch < h or cw < w:
-                raise ContainerError("feature stream chunk is damaged (x265 stream layout)")
+                raise ContainerError("feature stream chunk is damaged (video stream layout)")
             packets = tuple(r.take(r.unpack(_U32)[0]) for _ in range(count))
-            stream = Bitstream("x265", crf, packets, extradata, h, w, n, ch, cw)
+            stream = Bitstream(self.video.name, crf, packets, extradata, h, w, n, ch, cw)
             try:
                 planes = self.video.decode(stream)
             except SpikeSciError as exc:
                 raise ContainerError(f"feature stream chunk is damaged ({exc})") from None
             if planes.shape != (n, h, w):
-                raise ContainerError("feature stream chunk is damaged (x265 stream has the wrong size)")
+                raise ContainerError("feature stream chunk is damaged (video stream has the wrong size)")
             comps[k] = _dequantise(planes, lo, hi)
         if r.pos != len(payload):
             raise ContainerError("feature stream chunk has trailing bytes (damaged)")
@@ -240,17 +254,19 @@ class ConventionalFeatureCodec:
 def sci_model(name: str = "x265"):
     """The `.sci` model of this codec: the shipped release-3 perception (its FEM makes the maps) and, in the
     cloud, the FAM fine-tuned on x265-decoded maps (`spikesci train --stage fam-x265`) when the codec
-    manifest lists one made on the installed FEM, else the perception's own FAM."""
+    manifest lists one made on the installed FEM, else the perception's own FAM. SVT-AV1 streams use the
+    same fine-tuned FAM: AV1 at these rates removes what HEVC removes (measured, docs/codec.md)."""
     from spikesci.models.zoo import load_reconstruction
     from spikesci.sci import SciModel, _codec_manifest, _coded_fam
 
     perception = load_reconstruction(caas=True)
-    codec = ConventionalFeatureCodec(perception.channels)
+    codec = ConventionalFeatureCodec(perception.channels, video=name)
     fam = perception.fam
     try:
-        entry = _codec_manifest().get("models", {}).get(name, {})
+        entry = _codec_manifest().get("models", {}).get("x265", {})
     except SpikeSciError:
         entry = {}
     if entry.get("fam_file") and entry.get("fem_sha256") == perception.fem_checksum:
-        fam = _coded_fam(name, codec, perception).to(memory_format=torch.channels_last)
+        tuned_on = codec if name == "x265" else ConventionalFeatureCodec(perception.channels)
+        fam = _coded_fam("x265", tuned_on, perception).to(memory_format=torch.channels_last)
     return SciModel(name, codec, perception, fam)

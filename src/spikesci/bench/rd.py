@@ -185,6 +185,10 @@ def format_points(points: list[dict]) -> str:
     return "\n".join(lines)
 
 
+CAAS_STYLES = {"spikesci": ("red", "*", 2.5), "spikesci-x265": ("purple", "D", 2.5),
+               "spikesci-svt-av1": ("black", "P", 2.0)}
+
+
 def plot_rd(points: list[dict], path: str | Path, title: str = "CTA vs ATC vs CAAS") -> Path:
     """One panel per clip, one curve per method: colour = codec, line = paradigm, marker = reconstruction."""
     import matplotlib
@@ -207,8 +211,8 @@ def plot_rd(points: list[dict], path: str | Path, title: str = "CTA vs ATC vs CA
             parts = method.split("+")
             codec = parts[0] if paradigm == "CTA" else parts[-1]
             recon = parts[-1] if paradigm == "CTA" else parts[0]
-            if paradigm == "CAAS":  # the learned codec red stars, CAAS via x265 (or others) purple diamonds
-                colour, marker, lw = ("red", "*", 2.5) if method == "spikesci" else ("purple", "D", 2.5)
+            if paradigm == "CAAS":  # learned codec red stars, via x265 purple diamonds, via SVT-AV1 black
+                colour, marker, lw = CAAS_STYLES.get(method, ("purple", "D", 2.5))
             else:
                 colour = codec_colour.setdefault(codec, colours(len(codec_colour) % 10))
                 marker, lw = markers.get(recon, "x"), 1.2
@@ -224,7 +228,8 @@ def plot_rd(points: list[dict], path: str | Path, title: str = "CTA vs ATC vs CA
     handles, labels = axes.ravel()[0].get_legend_handles_labels()
     ncol = min(6, max(1, len(labels)))
     fig.legend(handles, labels, loc="lower center", ncol=ncol, fontsize=7, frameon=False)
-    fig.suptitle(f"{title}  (CTA dotted, ATC dashed, CAAS solid: learned red, x265 purple)", fontsize=11)
+    fig.suptitle(f"{title}  (CTA dotted, ATC dashed, CAAS solid: learned red, x265 purple, SVT-AV1 black)",
+                 fontsize=11)
     fig.tight_layout(rect=(0, 0.04 + 0.012 * math.ceil(len(labels) / 6), 1, 0.97))
     path = Path(path)
     fig.savefig(path, dpi=110)

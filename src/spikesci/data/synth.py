@@ -21,14 +21,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from spikesci.data.leaves import LeavesConfig, dead_leaves
-from spikesci.data.videos import folder_videos, load_video, video_source
+from spikesci.data.videos import folder_files, folder_videos, load_video, video_source
 from spikesci.simulate.images import list_images, load_image, read_grey
 
 VALIDATION_SEED_OFFSET = 10**6
@@ -92,9 +91,8 @@ def _photo_names(cfg: SynthConfig) -> list[str]:
     return names
 
 
-@lru_cache(maxsize=4)
 def _folder_photos(folder: str) -> list[str]:
-    return sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES)
+    return folder_files(folder, PHOTO_SUFFIXES)
 
 
 _PHOTO_CACHE: dict[str, np.ndarray] = {}

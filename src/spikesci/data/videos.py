@@ -25,10 +25,15 @@ MAX_SIDE = 400  # videos are stored scaled to this long side (memory: ~0.1 GB fo
 SPIKE_FRAMES_PER_VIDEO_FRAME = (8.0, 80.0)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
+def folder_files(folder: str, suffixes: tuple[str, ...]) -> list[str]:
+    """Files under `folder` with one of `suffixes` (lower case), recursively, in a fixed order."""
+    return sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in suffixes)
+
+
 def folder_videos(folder: str) -> list[str]:
-    """Video files under `folder`, recursively, in a fixed order."""
-    return sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
+    """Video files under `folder` (the training pack's `videos/`)."""
+    return folder_files(folder, VIDEO_SUFFIXES)
 
 
 _VIDEO_CACHE: dict[str, np.ndarray] = {}

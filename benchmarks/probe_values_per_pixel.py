@@ -13,7 +13,9 @@ same trained model and fine-tunes each for the same steps, data and schedule:
 Prints JSON and a table: validation PSNR (held-out simulated samples, the two shared spike-REDS clips when
 present) at the start and after fine-tuning, and the FEM's FLOPs per pixel per map.
 
-    python benchmarks/probe_values_per_pixel.py --steps 1000 --out bench_out/vpp [--source perception-r3.3]
+    python benchmarks/probe_values_per_pixel.py --steps 1000 --out bench_out/vpp [--source MODEL_OR_RUN]
+
+(default source: the model of `reconstruct --method net`; the recorded run used release 3.3)
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ def fem_kflops(cfg: FullResFEMConfig) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--source", default="perception-r3.3", help="shipped model or run folder (2 channels)")
+    from spikesci.models.zoo import RECONSTRUCT_MODEL
+
+    ap.add_argument("--source", default=RECONSTRUCT_MODEL, help="shipped model or run folder (2 channels)")
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--widths", default="1,2,4")

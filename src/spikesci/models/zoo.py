@@ -26,7 +26,7 @@ from spikesci.models.layers import dihedral, undihedral
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "perception"
 """The FEM + FAM the codec, its stage-3 FAM and the classification heads are keyed to (release 2)."""
-RECONSTRUCT_MODEL = "perception-r3.3"
+RECONSTRUCT_MODEL = "perception-r3.4"
 # The FEM + FAM that CAAS through x265 codes and decodes with (its fine-tuned FAM is keyed to this FEM) and
 # that the ATC NET curves run, so both sides of the paradigm comparison use the same network.
 CAAS_MODEL = "perception-r3"

@@ -67,3 +67,13 @@ def test_train_refuses_a_folder_without_videos(tmp_path, capsys):
                  "--extra-videos", str(tmp_path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "--extra-videos" in err[0] and not (tmp_path / "run").exists()
+
+
+def test_train_refuses_an_unreadable_video_before_creating_the_run(tmp_path, capsys):
+    from spikesci.cli import main
+
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(64))
+    code = main(["train", "--stage", "perception3", "--out", str(tmp_path / "run"), "--steps", "1",
+                 "--extra-videos", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and "broken.mp4" in err[0] and not (tmp_path / "run").exists()

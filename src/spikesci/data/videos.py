@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spikesci.errors import SpikeSciError
+
 VIDEO_SUFFIXES = (".avi", ".mp4", ".mkv", ".mov", ".webm", ".y4m")
 MAX_SIDE = 400  # videos are stored scaled to this long side (memory: ~0.1 GB for the pack's four)
 # spike frames per video frame, log-uniform: 10-fps walking (1-2 px per frame at 400 wide) to 0.02-0.2 px
@@ -39,12 +41,15 @@ def folder_videos(folder: str) -> list[str]:
 _VIDEO_CACHE: dict[str, np.ndarray] = {}
 
 
-def load_video(path: str) -> np.ndarray:
-    """(N, H, W) uint8 grey frames, long side at most MAX_SIDE; decoded once per process."""
-    if path not in _VIDEO_CACHE:
-        import av
+def load_video(path: str, limit: int | None = None) -> np.ndarray:
+    """(N, H, W) uint8 grey frames, long side at most MAX_SIDE; decoded once per process (`limit`: only the
+    first frames, not cached: a quick check). An unreadable video is a SpikeSciError naming it."""
+    if path in _VIDEO_CACHE:
+        return _VIDEO_CACHE[path]
+    import av
 
-        frames = []
+    frames = []
+    try:
         with av.open(path) as container:
             stream = container.streams.video[0]
             w, h = stream.codec_context.width, stream.codec_context.height
@@ -52,10 +57,16 @@ def load_video(path: str) -> np.ndarray:
             size = (max(int(round(w * f)), 2), max(int(round(h * f)), 2))
             for frame in container.decode(stream):
                 frames.append(frame.reformat(width=size[0], height=size[1], format="gray").to_ndarray())
-        if len(frames) < 2:
-            raise ValueError(f"{path}: fewer than 2 decodable frames")
-        _VIDEO_CACHE[path] = np.stack(frames)
-    return _VIDEO_CACHE[path]
+                if limit is not None and len(frames) >= limit:
+                    break
+    except (av.error.FFmpegError, IndexError, ValueError, ZeroDivisionError) as exc:
+        raise SpikeSciError(f"{path}: not a readable video ({type(exc).__name__})") from None
+    if len(frames) < 2:
+        raise SpikeSciError(f"{path}: fewer than 2 decodable video frames")
+    out = np.stack(frames)
+    if limit is None:
+        _VIDEO_CACHE[path] = out
+    return out
 
 
 def video_source(rng: np.random.Generator, video: np.ndarray, frames: int, side: int) -> np.ndarray:

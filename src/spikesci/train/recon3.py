@@ -196,6 +196,10 @@ def cli_overrides(cfg, args):
         if not Path(args.extra_videos).is_dir() or not folder_videos(str(args.extra_videos)):
             raise SpikeSciError(f"{args.extra_videos}: --extra-videos must be a folder holding videos "
                                 "(make training-data)")
+        from spikesci.data.videos import load_video
+
+        for name in folder_videos(str(args.extra_videos)):  # a bad file now, not hours into the run
+            load_video(name, limit=2)
         cfg = replace(cfg, data=replace(cfg.data, extra_videos=str(args.extra_videos)))
     return cfg
 

@@ -30,7 +30,7 @@ import torch
 
 from spikesci.models.fam_unet import UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEMConfig
-from spikesci.train.grow import _release_state, release_files
+from spikesci.train.grow import release_files, release_state
 from spikesci.train.recon3 import Recon3Config, load_val_clips, save_release, train
 
 CLIPS = [Path(__file__).resolve().parents[1].parent / "shared/data/spike-reds" / f"203_part{k}_key_id151.dat"
@@ -118,11 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     base = Recon3Config(steps=args.steps, lr=args.lr, warmup=50, val_every=args.steps, ckpt_every=args.steps)
     if args.extra_photos:
         base = replace(base, data=replace(base.data, extra_photos=args.extra_photos))
-    u, mean = main_direction(_release_state(fem_path), fem_cfg, base)
+    u, mean = main_direction(release_state(fem_path), fem_cfg, base)
     clips = load_val_clips([str(p) for p in CLIPS if p.exists()])
     out, rows = Path(args.out), []
     for k in (int(x) for x in args.widths.split(",")):
-        fem_s, fam_s = variant(_release_state(fem_path), _release_state(fam_path), k, u, mean,
+        fem_s, fam_s = variant(release_state(fem_path), release_state(fam_path), k, u, mean,
                                fam_cfg.maps)
         fcfg, acfg = replace(fem_cfg, channels=k), replace(fam_cfg, channels=k)
         init = out / f"init{k}"

@@ -17,7 +17,9 @@ from torch import nn
 from spikesci.errors import SpikeSciError
 
 
-def _release_state(path: Path) -> dict:
+def release_state(path: Path) -> dict:
+    """The state dict of a release weights file ({"kind", "config", "state"}); a damaged file is one
+    SpikeSciError naming it."""
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         return blob["state"]
@@ -48,10 +50,10 @@ def grow_into(fem: nn.Module, fam: nn.Module, source: str | Path) -> list[str]:
     blocks that `source` lacks start as identities. Returns the names of those new blocks."""
     fem_path, fam_path = release_files(source)
     try:
-        fem.load_state_dict(_release_state(fem_path))
+        fem.load_state_dict(release_state(fem_path))
     except RuntimeError as exc:
         raise SpikeSciError(f"--init {source}: its FEM has another shape than this run's") from exc
-    state = _release_state(fam_path)
+    state = release_state(fam_path)
     try:
         missing, unexpected = fam.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another size: a wider FAM, which this does not grow

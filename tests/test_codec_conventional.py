@@ -119,6 +119,14 @@ def test_cli_encode_x265_then_decode(clip, capsys, video):
     assert main(["decode", str(bad), "-o", str(tmp / "pics")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("spikesci: error") and not (tmp / "pics").exists()
+    # a corrupted chunk (CRC mismatch, found mid-decode): one line, and no output folder left behind
+    data = bytearray(out.read_bytes())
+    for i in range(200, len(data) - 40, 7):
+        data[i] ^= 0x5A
+    bad.write_bytes(bytes(data))
+    assert main(["decode", str(bad), "-o", str(tmp / "pics2")]) != 0
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("spikesci")]
+    assert len(err) == 1 and "damaged" in err[0] and not (tmp / "pics2").exists()
 
 
 def test_cli_refuses_x265_with_a_learned_model(clip, capsys):

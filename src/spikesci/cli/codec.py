@@ -294,6 +294,7 @@ def _stream_pictures(args, src: Path, out: Path, suffix: str, hd: dict, codec, p
         finally:
             tmp.unlink(missing_ok=True)
     else:
+        created = not out.exists()
         out.mkdir(exist_ok=True)
         written = []
         try:
@@ -305,6 +306,8 @@ def _stream_pictures(args, src: Path, out: Path, suffix: str, hd: dict, codec, p
         except BaseException:  # a damaged later chunk: leave no half-decoded sequence behind
             for p in written:
                 p.unlink(missing_ok=True)
+            if created and not any(out.iterdir()):
+                out.rmdir()  # the folder this command made: gone too
             raise
     return exposure[0], exposure[1]
 

@@ -28,6 +28,7 @@ from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
 from spikesci.io.container import ContainerWriter
 from spikesci.models.codec import FeatureCodec
 from spikesci.sci_header import (  # noqa: F401 - the constants are part of this facade
+    CONVENTIONAL,
     DEFAULT_CODEC,
     DEFAULT_GOP,
     DEFAULT_QUALITY,
@@ -90,7 +91,6 @@ def load_model(model: str | None = None) -> SciModel:
     return _load_model(name)
 
 
-CONVENTIONAL = ("x265", "svt-av1")  # codecs of the release-3 features through a conventional video codec
 
 
 @lru_cache(maxsize=4)

@@ -30,6 +30,8 @@ KIND = ".sci feature stream"
 QUALITIES = [1, 2, 3, 4, 5]
 DEFAULT_QUALITY = 3
 DEFAULT_GOP = 8
+# feature codecs of the release-3 maps through a conventional video codec (models/codec/conventional.py)
+CONVENTIONAL = ("x265", "svt-av1")
 DEFAULT_CODEC = "sci"
 MAX_FRAMES = 1 << 31
 # the codec's motion modes (models/codec/codec.py MOTION_MODES; tests/test_startup.py keeps them equal)

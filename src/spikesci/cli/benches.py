@@ -74,10 +74,12 @@ def cmd_paradigms(args: argparse.Namespace) -> int:
     if args.gop is not None and args.gop > 255:
         raise SpikeSciError(f"--gop must be 1..255 (a stream's GOP size), got {args.gop}")
     recons = tuple(r.lower() for r in _split(args.recon))
+    from spikesci.sci_header import CONVENTIONAL
+
     caas_codecs = tuple(c.lower() for c in _split(args.caas_codecs))
-    if set(caas_codecs) - {"learned", "x265", "svt-av1"}:
-        raise SpikeSciError(f"unknown CAAS codec(s) in '{args.caas_codecs}' (choose from learned, x265, "
-                            "svt-av1)")
+    known = ("learned", *CONVENTIONAL)
+    if set(caas_codecs) - set(known):
+        raise SpikeSciError(f"unknown CAAS codec(s) in '{args.caas_codecs}' (choose from {', '.join(known)})")
     cfg = ParadigmConfig(lossless=_split(args.lossless), reconstructors=recons, paradigms=paradigms,
                          points=args.points, gop=args.gop, stride=args.stride, cta_speed=args.cta_speed,
                          atc_speed=args.atc_speed,

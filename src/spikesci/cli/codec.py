@@ -28,7 +28,7 @@ VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi")
 
 
 def register(commands, bench) -> None:
-    from spikesci.sci_header import DEFAULT_GOP, DEFAULT_QUALITY, MOTION_MODES, QUALITIES
+    from spikesci.sci_header import CONVENTIONAL, DEFAULT_GOP, DEFAULT_QUALITY, MOTION_MODES, QUALITIES
 
     p = commands.add_parser(
         "encode", help="spikes -> .sci learned feature stream (lossy, for machines)",
@@ -46,7 +46,7 @@ def register(commands, bench) -> None:
                         "translation, or skip (default; stream format 2; 23-54%% fewer bytes at quality 1 "
                         "measured), local = block matching only (format 1, about 2.5x faster encoding)")
     p.add_argument("--model", default=None, help="codec: shipped name or a codec .pt file (default: sci)")
-    p.add_argument("--codec", choices=("learned", "x265", "svt-av1"), default="learned",
+    p.add_argument("--codec", choices=("learned", *CONVENTIONAL), default="learned",
                    help="learned = the learned feature codec (default, release-2 FEM); x265 / svt-av1 = the "
                    "release-3 FEM's maps decorrelated (KLT), as 8-bit planes through x265 or SVT-AV1 (CAAS "
                    "via a conventional codec); all decode with `spikesci decode`")

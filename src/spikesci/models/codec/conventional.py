@@ -31,8 +31,6 @@ import torch
 from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
 
 TAG = b"XKLT"
-TAGS = {"x265": TAG, "svt-av1": b"AKLT"}
-MAX_CRF = {"x265": 51, "svt-av1": 63}
 FORMAT_VERSION = 1
 NOT_SENT = 255
 MAX_GOP = 255
@@ -49,7 +47,19 @@ X265_PARAMS = "sao=0:qcomp=0.7"
 # rate (0.0009-0.001 bpp on spike-REDS), the residual pays from main CRF 57 on, at +10
 AV1_QUALITY_SETTINGS: tuple[tuple[int, int | None], ...] = (
     (63, None), (57, None), (54, 10), (45, 10), (30, 10))
-LADDERS = {"x265": QUALITY_SETTINGS, "svt-av1": AV1_QUALITY_SETTINGS}
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """What differs between the video codecs of this feature codec: chunk tag, CRF range, quality ladder."""
+
+    tag: bytes
+    max_crf: int
+    ladder: tuple[tuple[int, int | None], ...]
+
+
+VIDEOS = {"x265": VideoSpec(TAG, 51, QUALITY_SETTINGS),
+          "svt-av1": VideoSpec(b"AKLT", 63, AV1_QUALITY_SETTINGS)}
 # maps per GOP (one x265 keyframe each) unless the stream asks otherwise: the random-access period of
 # standard test conditions (32 pictures). A feature map's intra picture costs several predicted ones, so
 # longer GOPs pay: on 203_part3, -26 % BD-rate against TFI+x265 at 32 against +8.5 % at 8 (equal GOPs).
@@ -137,11 +147,13 @@ class ConventionalFeatureCodec:
         from spikesci.baselines import get_codec
         from spikesci.baselines.pyav import X265
 
-        if video not in TAGS:
-            raise SpikeSciError(f"conventional feature codec must be one of {', '.join(TAGS)}, got {video!r}")
+        if video not in VIDEOS:
+            raise SpikeSciError(f"conventional feature codec must be one of {', '.join(VIDEOS)}, "
+                                f"got {video!r}")
         self.config = ConventionalConfig(channels=channels, video=video)
         self.video = X265(preset, X265_PARAMS) if video == "x265" else get_codec(video, preset)
-        self.tag, self.ladder, self.max_crf = TAGS[video], LADDERS[video], MAX_CRF[video]
+        spec = VIDEOS[video]
+        self.tag, self.ladder, self.max_crf = spec.tag, spec.ladder, spec.max_crf
         desc = f"spikesci feature codec: KLT + 8-bit planes + {video}, v{FORMAT_VERSION}, C={channels}"
         self.sha256 = hashlib.sha256(desc.encode()).hexdigest()
         self.meta: dict = {}

@@ -86,6 +86,27 @@ def test_a_few_steps_lower_the_loss():
     assert losses[-1] < losses[0]
 
 
+def test_the_laplacian_constraint_smooths_the_fem_maps():
+    """--lap-weight adds the scale-free Laplacian penalty on the FEM's maps: trained with it alone, the maps
+    get smoother (the penalty falls) and the image head still gets its gradient through the same pass."""
+    from spikesci.models.extract import laplacian_loss
+
+    torch.manual_seed(0)
+    net = Recon3Net(FullResFEM(), UNetFAM())
+    spikes = (torch.rand(2, 81, 16, 16) < 0.3).float()
+    image, feats = net(spikes, with_features=True)
+    assert image.shape == (2, 1, 16, 16) and feats.shape == (2, 3, 2, 16, 16)
+    assert torch.equal(image, net(spikes))
+    opt = torch.optim.Adam(net.fem.parameters(), lr=3e-3)
+    first = laplacian_loss(feats.flatten(0, 1)).item()
+    for _ in range(8):
+        loss = laplacian_loss(net(spikes, with_features=True)[1].flatten(0, 1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.8 * first
+
+
 def _args(out, stage="perception3", steps=2, resume=False):
     return argparse.Namespace(stage=stage, out=str(out), seed=0, device="cpu", steps=steps, batch=2, lr=None,
                               threads=1, extra_photos=None, minutes=None, val_dat=None, resume=resume,
@@ -103,6 +124,10 @@ def test_training_command_writes_weights_and_resumes(tmp_path, monkeypatch):
     assert s["steps"] == 2 and (tmp_path / "fem.pt").exists() and (tmp_path / "fam.pt").exists()
     s = run_cli(_args(tmp_path, steps=3, resume=True))
     assert s["steps"] == 3 and s["steps_this_run"] == 1
+    lap = _args(tmp_path / "lap", steps=1)
+    lap.lap_weight = 0.02
+    assert run_cli(lap)["steps"] == 1
+    assert json.loads((tmp_path / "lap" / "config.json").read_text())["lap_weight"] == 0.02
     blob = torch.load(tmp_path / "fam.pt", weights_only=True)
     assert blob["kind"] == "fam-unet"
     # the small checkpoint kept in the repository continues a run without the optimizer state
@@ -134,6 +159,11 @@ def test_reference_stage_trains_the_basenet(tmp_path, monkeypatch):
     s = run_cli(_args(tmp_path, stage="reference", steps=1))
     blob = torch.load(tmp_path / "basenet.pt", weights_only=True)
     assert s["steps"] == 1 and blob["kind"] == "basenet" and not (tmp_path / "fem.pt").exists()
+    args = _args(tmp_path / "lap", stage="reference", steps=1)
+    args.lap_weight = 0.01  # the unsplit reference has no FEM maps to constrain: one clear error
+    with pytest.raises(SpikeSciError, match="lap-weight"):
+        run_cli(args)
+    assert not (tmp_path / "lap").exists()
 
 
 def test_perception_on_full_resolution_models_refuses_phases():

@@ -130,6 +130,13 @@ def _load_model(name: str) -> SciModel:
     return SciModel(name, codec, perception, _coded_fam(name, codec, perception))
 
 
+@lru_cache(maxsize=4)
+def _conventional_model(name: str, fem_sha256: str) -> SciModel:
+    from spikesci.models.codec.conventional import sci_model
+
+    return sci_model(name, fem_sha256)
+
+
 def _coded_fam(name: str, codec: FeatureCodec, perception) -> torch.nn.Module:
     """The FAM fine-tuned on this codec's decoded maps (stage 3, `spikesci train --stage codec-fam`) when the
     codec manifest lists one for this very codec, else the perception's stage-2 FAM."""
@@ -289,7 +296,10 @@ def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY
 
 # -- decoding ------------------------------------------------------------------------------------------
 def _model_for(header: dict, model: str | None) -> SciModel:
-    sm = load_model(model or _shipped_name(header["codec_sha256"]) or header["model"])
+    if model is None and header.get("model") in CONVENTIONAL and header.get("fem_sha256"):
+        sm = _conventional_model(header["model"], str(header["fem_sha256"]))  # the FEM release it names
+    else:
+        sm = load_model(model or _shipped_name(header["codec_sha256"]) or header["model"])
     if sm.checksum != header["codec_sha256"]:
         raise ModelMismatchError(
             f"stream was made by codec weights {header['codec_sha256'][:12]}... (model '{header['model']}'), "
@@ -311,7 +321,9 @@ def _shipped_name(codec_sha256: str) -> str | None:
         models = _codec_manifest().get("models", {})
     except SpikeSciError:
         return None
-    return next((name for name, entry in models.items() if entry.get("sha256") == codec_sha256), None)
+    return next((name for name, entry in models.items() if entry.get("sha256") == codec_sha256
+                 and (name in CONVENTIONAL or not str(entry.get("kind", "")).startswith("conventional"))),
+                None)  # "x265-r3" (an earlier FEM's x265 entry) is reached through the stream's FEM instead
 
 
 def _same_fem(header: dict, perception) -> bool:

@@ -35,7 +35,9 @@ def register_train(commands) -> None:
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--crop", type=int, default=None)
     p.add_argument("--lr", type=float, default=None)
-    p.add_argument("--lap-weight", type=float, default=None, help="Laplacian constraint weight (0 = off)")
+    p.add_argument("--lap-weight", type=float, default=None,
+                   help="Laplacian constraint weight on the FEM maps (0 = off): stages fem, all, "
+                   "perception3")
     p.add_argument("--scenes", type=int, default=None, help="training scenes to simulate (cached)")
     p.add_argument("--samples", type=int, default=None,
                    help="--stage codec-fam: training windows coded at every quality (default 1280)")
@@ -50,6 +52,12 @@ def register_train(commands) -> None:
                    "--fam-blocks, the FAM's added blocks start as identities)")
     p.add_argument("--fam-blocks", type=_blocks, default=None, metavar="A,B,C",
                    help="--stage perception3: residual blocks of the U-Net FAM per scale (default 1,1,2)")
+    p.add_argument("--fam-maps", type=int, default=None, metavar="N",
+                   help="--stage perception3: feature maps the FAM reads per picture (odd, default 3); with "
+                   "--init, the inputs of the added outer maps start at zero")
+    p.add_argument("--freeze-fem", action="store_true",
+                   help="--stage perception3: train the FAM only; the FEM (the end side, and what coded "
+                   "streams, codecs and heads are keyed to) keeps the --init weights exactly")
     p.add_argument("--task-weight", type=float, default=0.01,
                    help="--stage codec-task: weight of the reconstruction MSE (through the frozen FAM)")
     p.add_argument("--feature-weight", type=float, default=0.1,

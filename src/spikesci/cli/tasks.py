@@ -20,10 +20,11 @@ def register(commands, bench) -> None:
     p.add_argument("input", help="spike clip: .dat (give --height/--width) or .npz (key spk)")
     p.add_argument(
         "--model",
-        default="s-digits-r3",
-        help="head: s-digits-r3, s-animals-r3, s-natural-r3 (release-3 FEM, the one the x265 feature codec "
-        "codes; default s-digits-r3), s-digits, s-animals, s-natural (release-2 FEM, the learned codec's), "
-        "NAME-tfp (one TFP image, the baseline), or a .pt checkpoint",
+        default="s-digits-r3.4",
+        help="head: s-digits-r3.4, s-animals-r3.4, s-natural-r3.4 (release-3.4 FEM, the one the x265 feature "
+        "codec codes; default s-digits-r3.4), NAME-r3 (release 3, for x265 streams of that FEM), s-digits, "
+        "s-animals, s-natural (release-2 FEM, the learned codec's), NAME-tfp (one TFP image, the baseline), "
+        "or a .pt checkpoint",
     )
     add_size_args(p)
     p.add_argument("--frames", metavar="A:B",

@@ -29,7 +29,7 @@ DEFAULT_MODEL = "perception"
 RECONSTRUCT_MODEL = "perception-r3.4"
 # The FEM + FAM that CAAS through x265 codes and decodes with (its fine-tuned FAM is keyed to this FEM) and
 # that the ATC NET curves run, so both sides of the paradigm comparison use the same network.
-CAAS_MODEL = "perception-r3"
+CAAS_MODEL = "perception-r3.4"
 """The model of `reconstruct --method net` (release 3: full-resolution FEM, U-Net FAM). It replaces release 2
 for the codec once the codec is retrained on its features (the CAAS issue)."""
 CHUNK_MAPS = 16  # feature maps computed at once (bounds memory on long clips)

@@ -44,7 +44,7 @@ class TfpSource:
         return torch.from_numpy(frames)[:, None]
 
 
-RELEASE3_SOURCE = "fem-r3"
+RELEASE_SOURCE_PREFIX = "fem-r"  # fem-r3, fem-r3.4: the FEM of a named shipped release
 
 
 class FemSource:
@@ -93,14 +93,20 @@ def _perception_key(perception) -> str:
 
 
 def get_source(name: str):
-    """A feature source by name: 'fem' (release 2, the learned codec's FEM), 'fem-r3' (the release-3 FEM
-    that the x265 feature codec codes: CAAS_MODEL), 'fem:DIR' (DIR/fem.pt, fam.pt), or 'tfpW' / 'tfpWxN'."""
+    """A feature source by name: 'fem' (release 2, the learned codec's FEM), 'fem-rX' (the FEM of the shipped
+    release perception-rX: 'fem-r3.4' is the one the x265 feature codec codes, CAAS_MODEL; 'fem-r3' the
+    earlier one that older x265 streams and heads name), 'fem:DIR' (DIR/fem.pt, fam.pt), or 'tfpW' / 'tfpWxN'.
+    A name is tied to one release, not to "whatever is current": a head keeps the features it learned on."""
     if name == "fem":
         return FemSource()
-    if name == RELEASE3_SOURCE:
-        from spikesci.models.zoo import load_reconstruction
+    if name.startswith(RELEASE_SOURCE_PREFIX):
+        from spikesci.models.zoo import load_perception
 
-        return FemSource(load_reconstruction(caas=True), name=RELEASE3_SOURCE)
+        try:
+            perception = load_perception("perception-" + name.removeprefix("fem-"))
+        except SpikeSciError as exc:
+            raise SpikeSciError(f"unknown feature source '{name}' ({exc})") from None
+        return FemSource(perception, name=name)
     if name.startswith("fem:"):  # a training run's folder with fem.pt and fam.pt (spikesci train --out DIR)
         from spikesci.models.zoo import load_files
 

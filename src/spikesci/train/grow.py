@@ -4,7 +4,9 @@ Why: the release-3 model underfits (train and validation PSNR move together on e
 more cloud-side capacity should pay, but a fresh deeper model would need the 30,000 steps again. Residual
 blocks whose last convolution starts at zero are identities, so a FAM with more blocks per scale, loaded
 with the trained weights and the new blocks zeroed, computes exactly what the trained one did and training
-goes on from there (a "Net2Deeper" step). The FEM must match the source's exactly: it is the end side.
+goes on from there (a "Net2Deeper" step). Likewise a FAM that reads more maps per picture (a longer
+window of spikes, at no cost on the end side, which sends every map anyway) starts with the added maps'
+input weights at zero. The FEM must match the source's exactly: it is the end side.
 """
 
 from __future__ import annotations
@@ -45,6 +47,31 @@ def release_files(source: str | Path) -> tuple[Path, Path]:
     return pair
 
 
+INPUT_LAYERS = ("stem.0.weight", "base.weight")  # the U-Net FAM's layers that read the stacked maps
+
+
+def _centre_inputs(state: dict, fam: nn.Module) -> dict:
+    """A FAM that reads more maps per picture (--fam-maps): the source's input weights go to the centre
+    maps' channels and the added outer maps' start at zero, so the grown FAM computes what the source did."""
+    mine = fam.state_dict()
+    out = dict(state)
+    for key in INPUT_LAYERS:
+        old, new = state.get(key), mine.get(key)
+        if old is None or new is None or old.shape == new.shape:
+            continue
+        if old.shape[0] != new.shape[0] or old.shape[2:] != new.shape[2:] or old.shape[1] > new.shape[1]:
+            continue  # not a pure growth in maps: load_state_dict reports it
+        channels = getattr(getattr(fam, "config", None), "channels", 1)
+        extra_maps = (new.shape[1] - old.shape[1]) // channels
+        if extra_maps % 2:
+            raise SpikeSciError("--fam-maps: the added maps must be as many before as after the centre")
+        grown = torch.zeros_like(new)
+        lo = extra_maps // 2 * channels
+        grown[:, lo:lo + old.shape[1]] = old
+        out[key] = grown
+    return out
+
+
 def grow_into(fem: nn.Module, fam: nn.Module, source: str | Path) -> list[str]:
     """Load `source`'s weights into `fem` (exactly) and `fam` (every tensor it has); the FAM's residual
     blocks that `source` lacks start as identities. Returns the names of those new blocks."""
@@ -53,7 +80,7 @@ def grow_into(fem: nn.Module, fam: nn.Module, source: str | Path) -> list[str]:
         fem.load_state_dict(release_state(fem_path))
     except RuntimeError as exc:
         raise SpikeSciError(f"--init {source}: its FEM has another shape than this run's") from exc
-    state = release_state(fam_path)
+    state = _centre_inputs(release_state(fam_path), fam)
     try:
         missing, unexpected = fam.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # a tensor of another size: a wider FAM, which this does not grow

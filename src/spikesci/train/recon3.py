@@ -30,6 +30,7 @@ from torch import nn
 
 from spikesci.data.synth import SynthConfig, SynthStream, make_sample
 from spikesci.models.basenet import BaseNet
+from spikesci.models.extract import laplacian_loss
 from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
 from spikesci.models.layers import dihedral
@@ -54,6 +55,12 @@ class Recon3Config:
     val_samples: int = 24
     model: str = "split"  # "split" (FEM + FAM, release 3) or "basenet" (the unsplit reference)
     init: str = ""  # start from this run folder or shipped model (train.grow: the FAM may have more blocks)
+    # weight of the Laplacian constraint on the FEM's maps (paper Sec. V-B, models.extract.laplacian_loss):
+    # smoother maps are cheaper for the feature codec; 0 = off (releases 3-3.4 were trained without it)
+    lap_weight: float = 0.0
+    # train the FAM only: the FEM (end side) keeps its --init weights bit for bit, so streams, feature codecs
+    # and classification heads keyed to its checksum stay valid while the cloud side improves
+    freeze_fem: bool = False
     fem: FullResFEMConfig = field(default_factory=FullResFEMConfig)
     fam: UNetFAMConfig = field(default_factory=UNetFAMConfig)
     data: SynthConfig = field(default_factory=SynthConfig)
@@ -88,13 +95,14 @@ class Recon3Net(nn.Module):
     def frames(self) -> int:
         return frames_needed(self.fem.config, self.fam.config)
 
-    def forward(self, spikes: torch.Tensor) -> torch.Tensor:
+    def forward(self, spikes: torch.Tensor, with_features: bool = False):
+        """Image (B, 1, H, W); with `with_features` also the FEM's maps (B, maps, C, H, W)."""
         b, t, h, w = spikes.shape
         win = self.fem.config.window
         starts = self.window_starts(t)
         x = torch.stack([spikes[:, s:s + win] for s in starts], 1).reshape(b * len(starts), win, h, w)
         feats = self.fem(x).view(b, len(starts), -1, h, w)
-        return self.fam(feats)
+        return (self.fam(feats), feats) if with_features else self.fam(feats)
 
 
 def frames_needed(fem: FullResFEMConfig, fam: UNetFAMConfig) -> int:
@@ -183,8 +191,10 @@ def cli_overrides(cfg, args):
     --extra-videos."""
     from spikesci.errors import SpikeSciError
 
-    for name in ("steps", "batch", "lr", "threads"):
+    for name in ("steps", "batch", "lr", "threads", "lap_weight"):
         if getattr(args, name, None) is not None:
+            if name not in cfg.__dataclass_fields__:
+                raise SpikeSciError(f"--{name.replace('_', '-')} does not apply to this stage")
             cfg = replace(cfg, **{name: getattr(args, name)})
     if args.extra_photos:
         if not Path(args.extra_photos).is_dir():
@@ -216,6 +226,8 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     dev = torch.device(cfg.device)
     if cfg.model not in ("split", "basenet"):
         raise ValueError(f"model must be split or basenet, got {cfg.model!r}")
+    if cfg.lap_weight and cfg.model != "split":
+        raise ValueError("the Laplacian constraint applies to the split model's FEM maps only")
     net = (Recon3Net(FullResFEM(cfg.fem), UNetFAM(cfg.fam)) if cfg.model == "split" else BaseNet()).to(dev)
     ckpt = out / "ckpt.pt"
     if cfg.init and cfg.model == "split" and not (resume and ckpt.exists()):
@@ -227,7 +239,9 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    if cfg.freeze_fem:
+        net.fem.requires_grad_(False)
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=cfg.lr)
     step, consumed, elapsed = 0, 0, 0.0
     if resume and ckpt.exists():
         blob = load_checkpoint(ckpt, {"net": net}, "perception3", dev)
@@ -278,8 +292,12 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
                 g["lr"] = _lr(cfg, step)
             spikes, target = feed.next_batch()
             spikes, target = spikes.to(dev, non_blocking=True), target.to(dev, non_blocking=True)
-            pred = net(spikes.float())
-            loss = F.l1_loss(pred, target)
+            if cfg.lap_weight:
+                pred, feats = net(spikes.float(), with_features=True)
+                loss = F.l1_loss(pred, target) + cfg.lap_weight * laplacian_loss(feats.flatten(0, 1))
+            else:
+                pred = net(spikes.float())
+                loss = F.l1_loss(pred, target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -352,8 +370,22 @@ def run_cli(args) -> dict:
     elif args.resume and (out / "ckpt.pt").exists():  # a committed compact checkpoint copied into OUT
         cfg = Recon3Config.from_dict(load_checkpoint(out / "ckpt.pt", {}, "perception3")["config"])
     cfg = cli_overrides(cfg, args)
+    if cfg.lap_weight and cfg.model != "split":
+        raise SpikeSciError("--lap-weight applies to --stage perception3 (the FEM's maps), not to the "
+                            "reference")
     if getattr(args, "fam_blocks", None):
         cfg = replace(cfg, fam=replace(cfg.fam, blocks=args.fam_blocks))
+    if getattr(args, "fam_maps", None):
+        if args.fam_maps < 1 or args.fam_maps % 2 == 0 or args.fam_maps > 9:
+            raise SpikeSciError(f"--fam-maps must be odd, 1..9 (the centre map is the picture's), "
+                                f"got {args.fam_maps}")
+        cfg = replace(cfg, fam=replace(cfg.fam, maps=args.fam_maps))
+        frames = max(cfg.data.frames, frames_needed(cfg.fem, cfg.fam))  # spikes for every map's window
+        cfg = replace(cfg, data=replace(cfg.data, frames=frames))
+    if getattr(args, "freeze_fem", False):
+        cfg = replace(cfg, freeze_fem=True)
+    if cfg.freeze_fem and cfg.lap_weight:
+        raise SpikeSciError("--lap-weight shapes the FEM's maps: it cannot be used with --freeze-fem")
     if getattr(args, "init", None) and args.stage == "perception3":
         cfg = replace(cfg, init=str(args.init))
     if cfg.device.startswith("cuda"):

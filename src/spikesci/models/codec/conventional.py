@@ -263,22 +263,43 @@ class ConventionalFeatureCodec:
         return {"x_hat": x_hat, "flows": torch.zeros(max(n - 1, 0), 2, h, w), "quality": quality}
 
 
-def sci_model(name: str = "x265"):
-    """The `.sci` model of this codec: the shipped release-3 perception (its FEM makes the maps) and, in the
+def sci_model(name: str = "x265", fem_sha256: str | None = None):
+    """The `.sci` model of this codec: a shipped release-3 perception (its FEM makes the maps) and, in the
     cloud, the FAM fine-tuned on x265-decoded maps (`spikesci train --stage fam-x265`) when the codec
-    manifest lists one made on the installed FEM, else the perception's own FAM. SVT-AV1 streams use the
-    same fine-tuned FAM: AV1 at these rates removes what HEVC removes (measured, docs/codec.md)."""
-    from spikesci.models.zoo import load_reconstruction
+    manifest lists one made on that FEM, else the perception's own FAM. SVT-AV1 streams use the same
+    fine-tuned FAM: AV1 at these rates removes what HEVC removes (measured, docs/codec.md).
+
+    The perception is CAAS_MODEL (what `encode` uses), or for decoding, the release whose FEM made the
+    stream (`fem_sha256`, looked up among the manifest's conventional entries: "x265" now, "x265-r3" for
+    streams of the earlier release), so streams outlive a new FEM."""
+    from spikesci.models.zoo import CAAS_MODEL, load_perception
     from spikesci.sci import SciModel, _codec_manifest, _coded_fam
 
-    perception = load_reconstruction(caas=True)
+    try:
+        models = _codec_manifest().get("models", {})
+    except SpikeSciError:
+        models = {}
+    entries = {n: e for n, e in models.items() if str(e.get("kind", "")).startswith("conventional")}
+    release = next((e["perception"] for e in entries.values()
+                    if fem_sha256 and e.get("fem_sha256") == fem_sha256 and e.get("perception")), CAAS_MODEL)
+    perception = load_perception(release) if release in _releases() else _fallback_perception()
     codec = ConventionalFeatureCodec(perception.channels, video=name)
     fam = perception.fam
-    try:
-        entry = _codec_manifest().get("models", {}).get("x265", {})
-    except SpikeSciError:
-        entry = {}
-    if entry.get("fam_file") and entry.get("fem_sha256") == perception.fem_checksum:
+    tuned = next((n for n, e in entries.items()
+                  if e.get("fam_file") and e.get("fem_sha256") == perception.fem_checksum), None)
+    if tuned is not None:
         tuned_on = codec if name == "x265" else ConventionalFeatureCodec(perception.channels)
-        fam = _coded_fam("x265", tuned_on, perception).to(memory_format=torch.channels_last)
+        fam = _coded_fam(tuned, tuned_on, perception).to(memory_format=torch.channels_last)
     return SciModel(name, codec, perception, fam)
+
+
+def _releases() -> set[str]:
+    from spikesci.models.zoo import read_manifest
+
+    return set(read_manifest().get("models", {}))
+
+
+def _fallback_perception():
+    from spikesci.models.zoo import load_reconstruction
+
+    return load_reconstruction(caas=True)  # release 2 where no release 3 is installed

@@ -57,3 +57,28 @@ def test_a_band_of_qualities_trains_only_those(tmp_path):
     for bad in ("0,1", "6", "a"):
         with pytest.raises(argparse.ArgumentTypeError):
             _qualities(bad)
+
+
+def test_a_longer_training_gop_codes_every_map_and_hands_the_fam_its_window():
+    """--gop 8: eight maps coded together (as streams code 32), the FAM gets the three around the middle,
+    the middle one centred on the sample's middle frame (where its target is)."""
+    import numpy as np
+
+    from spikesci.models.zoo import load_reconstruction
+    from spikesci.train.fam_x265 import CodedWindows
+
+    per = load_reconstruction(caas=True)
+    codec = ConventionalFeatureCodec(per.channels)
+    short = CodedWindows(per, codec, np.random.default_rng(0), clean=0.0)
+    long = CodedWindows(per, codec, np.random.default_rng(0), clean=0.0, gop=8)
+    assert short.frames() == 81 and long.frames() == 201 and long.gop == 8
+    spikes = (torch.rand(1, 201, 64, 64) < 0.3).to(torch.uint8)
+    maps = long.maps(spikes)
+    assert maps.shape == (1, 8, 2, 64, 64)
+    # the GOP's middle map is the short recipe's middle map: same window of spikes
+    assert torch.equal(maps[0, 4], short.maps(spikes[:, 60:141])[0, 1])
+    coded_long = long.code(maps[0], 1)
+    coded_short = short.code(short.window(maps[0, 3:6]), 1)
+    assert coded_long.shape == coded_short.shape == (3, 2, 64, 64)
+    assert not torch.equal(coded_long, coded_short)  # inter-coded deep in a GOP: other artefacts
+    assert torch.equal(long.code(maps[0], None), maps[0, 3:6])

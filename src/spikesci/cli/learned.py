@@ -73,6 +73,9 @@ def register_train(commands) -> None:
     p.add_argument("--extra-videos", default=None,
                    help="--stage perception3/reference/fam-x265: folder of real training videos (make "
                    "training-data): 15%% of scenes then move as these videos do, slowed to the spike rate")
+    p.add_argument("--gop", type=int, default=None, metavar="N",
+                   help="--stage fam-x265: code N maps together as one GOP per training window, the FAM's "
+                   "window at its middle (default: the FAM's own maps; streams use 32)")
     p.add_argument("--qualities", type=_qualities, default=None, metavar="Q,Q",
                    help="--stage fam-x265: train on these .sci qualities only (1..5, e.g. 1,2: a FAM for the "
                    "lowest rates); default all")

@@ -51,6 +51,10 @@ class FamX265Config:
     val_samples: int = 12
     clean: float = 0.1  # share of training windows left uncoded
     qualities: tuple[int, ...] = ()  # `.sci` qualities (1..5) to train on; empty: all (a FAM per rate band)
+    # maps coded together as one GOP per training window (0: only the FAM's own window, the first recipe).
+    # Streams use GOPs of 32 maps, so most maps a decoder sees are inter-coded deep in a GOP; a longer
+    # training GOP, with the FAM's window at its middle, shows the FAM those artefacts
+    gop: int = 0
     data: SynthConfig = field(default_factory=lambda: SynthConfig(frames=81))
 
     def to_dict(self) -> dict:
@@ -66,26 +70,43 @@ class CodedWindows:
     """Batches of (spikes -> frozen FEM -> x265 codec at a random quality -> decoded maps, target)."""
 
     def __init__(self, perception, codec, rng: np.random.Generator, clean: float,
-                 qualities: tuple[int, ...] = ()):
+                 qualities: tuple[int, ...] = (), gop: int = 0):
         self.per, self.codec, self.rng, self.clean = perception, codec, rng, clean
         self.levels = len(QUALITY_SETTINGS)
         self.train_levels = [q - 1 for q in qualities] or list(range(self.levels))  # indices 0..levels-1
+        self.min_gop = gop
+
+    @property
+    def gop(self) -> int:
+        """Maps coded together: at least the FAM's window, which sits at the GOP's middle."""
+        return max(self.min_gop, self.per.maps)
+
+    def frames(self) -> int:
+        """Spike frames a sample needs: every GOP map's window, the middle map centred on the middle frame."""
+        per = self.per
+        return 2 * (per.stride * (self.gop // 2) + max(per.lookback, per.lookahead)) + 1
 
     @torch.no_grad()
     def maps(self, spikes: torch.Tensor) -> torch.Tensor:
-        """(B, T, H, W) spikes -> (B, M, C, H, W) exact FEM maps of the windows around the middle frame."""
+        """(B, T, H, W) spikes -> (B, G, C, H, W) exact FEM maps of the GOP's windows, map G // 2 at the
+        middle frame."""
         b, t, h, w = spikes.shape
-        per, m = self.per, self.per.maps
-        starts = [t // 2 + per.stride * (k - m // 2) - per.lookback for k in range(m)]
-        x = torch.stack([spikes[:, s:s + per.window] for s in starts], 1).reshape(b * m, per.window, h, w)
-        return per.fem(x.float().contiguous(memory_format=torch.channels_last)).reshape(b, m, -1, h, w)
+        per, g = self.per, self.gop
+        starts = [t // 2 + per.stride * (k - g // 2) - per.lookback for k in range(g)]
+        x = torch.stack([spikes[:, s:s + per.window] for s in starts], 1).reshape(b * g, per.window, h, w)
+        return per.fem(x.float().contiguous(memory_format=torch.channels_last)).reshape(b, g, -1, h, w)
+
+    def window(self, maps: torch.Tensor) -> torch.Tensor:
+        """The FAM's window (..., M, C, H, W) around the GOP's middle map."""
+        lo = self.gop // 2 - self.per.maps // 2
+        return maps[..., lo:lo + self.per.maps, :, :, :]
 
     def code(self, feats: torch.Tensor, quality: int | None) -> torch.Tensor:
-        """One window (M, C, H, W) through the codec at `quality` (None: uncoded)."""
+        """One GOP (G, C, H, W) through the codec at `quality` (None: uncoded) -> the FAM's window."""
         if quality is None:
-            return feats
+            return self.window(feats)
         _, info = self.codec.compress(feats, quality)
-        return info["x_hat"].float()
+        return self.window(info["x_hat"].float())
 
     def batch(self, spikes: torch.Tensor) -> torch.Tensor:
         feats = self.maps(spikes)
@@ -140,11 +161,12 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
         blob = load_checkpoint(ckpt, {"fam": fam, "ema": ema, "opt": opt}, "fam-x265")
         step, consumed, elapsed = blob["step"], blob["consumed"], blob["elapsed"]
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
-    data = replace(cfg.data, frames=per.stride * (per.maps - 1) + per.window)
+    coder = CodedWindows(per, codec, np.random.default_rng([cfg.seed, step]), cfg.clean, cfg.qualities,
+                         cfg.gop)
+    data = replace(cfg.data, frames=coder.frames())
     loader = torch.utils.data.DataLoader(SynthStream(data, start=consumed), batch_size=None,
                                          num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     feed = ReuseBuffer(loader, cfg.batch, cfg.reuse, cfg.seed + step)
-    coder = CodedWindows(per, codec, np.random.default_rng([cfg.seed, step]), cfg.clean, cfg.qualities)
     vdata = replace(data, split="validation", size=96)
     samples = [make_sample(vdata, i) for i in range(cfg.val_samples)]
     val = (torch.from_numpy(np.stack([s.spikes for s in samples])),
@@ -223,5 +245,12 @@ def run_cli(args) -> dict:
         cfg = FamX265Config.from_dict(json.loads((Path(args.out) / "config.json").read_text()))
     if getattr(args, "qualities", None):
         cfg = replace(cfg, qualities=tuple(args.qualities))
+    if getattr(args, "gop", None) is not None:
+        from spikesci.errors import SpikeSciError
+        from spikesci.models.codec.conventional import MAX_GOP
+
+        if not 1 <= args.gop <= MAX_GOP:
+            raise SpikeSciError(f"--gop must be 1..{MAX_GOP} maps, got {args.gop}")
+        cfg = replace(cfg, gop=args.gop)
     return train(args.out, cli_overrides(cfg, args), resume=args.resume, clips=load_val_clips(args.val_dat),
                  progress=not args.no_progress, minutes=args.minutes)

@@ -33,8 +33,23 @@ def test_info_sci_reads_the_header_and_refuses_truncation(tmp_path, capsys):
     assert main(["info", str(sci), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["frames"] == 80 and info["quality"] == 1 and info["firing_rate"] is None
+    assert info["fem"] == "perception"  # the learned codec codes release 2's maps
     cut = tmp_path / "cut.sci"
     cut.write_bytes(sci.read_bytes()[: sci.stat().st_size // 2])
     assert main(["info", str(cut)]) == 1
     err = capsys.readouterr().err
     assert "truncated" in err and "Traceback" not in err
+
+
+def test_info_names_the_fem_release_a_stream_decodes_with():
+    """A stream names its FEM by checksum; info says which shipped release that is (an x265 stream made
+    before CAAS moved on decodes with release 3), or that none is."""
+    import hashlib
+
+    from spikesci.cli.info import fem_release
+    from spikesci.models.zoo import read_manifest
+
+    entry = read_manifest()["models"]["perception-r3"]
+    assert fem_release(entry["sha256"][entry["files"]["fem"]]) == "perception-r3"
+    unknown = hashlib.sha256(b"another FEM").hexdigest()
+    assert fem_release(unknown) == f"not shipped (sha256 {unknown[:12]}...)"

@@ -91,10 +91,28 @@ def stream_file_info(path: str | Path) -> dict:
         info = {k: hd[k] for k in ("quality", "model", "stride", "maps", "gop")} | {"chunks": chunks}
         if isinstance(hd.get("white_rate"), (int, float)):
             info["white_rate"] = float(hd["white_rate"])
+        if hd.get("fem_sha256"):
+            info["fem"] = fem_release(str(hd["fem_sha256"]))
         spikes, rate, fmt = None, None, "sci (feature stream)"
     return {"file": str(path), "format": fmt, "frames": t, "height": h, "width": w, "bytes": size,
             "spikes": spikes, "firing_rate": rate, "bits_per_spike_pixel": 8 * size / max(1, t * h * w),
             **{k: v for k, v in info.items() if k not in ("frames", "height", "width", "bytes")}}
+
+
+def fem_release(fem_sha256: str) -> str:
+    """The shipped perception release whose FEM made a stream's maps (what decoding will use), read from
+    the weights manifest without importing torch; 'not shipped (sha256 ...)' when none matches."""
+    import json
+
+    manifest = Path(__file__).resolve().parent.parent / "weights" / "manifest.json"
+    try:
+        models = json.loads(manifest.read_text()).get("models", {})
+    except (OSError, ValueError):
+        models = {}
+    for name, entry in models.items():
+        if entry.get("sha256", {}).get(entry.get("files", {}).get("fem", "")) == fem_sha256:
+            return name
+    return f"not shipped (sha256 {fem_sha256[:12]}...)"
 
 
 def run_info(args: argparse.Namespace) -> int:

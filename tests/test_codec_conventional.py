@@ -214,6 +214,7 @@ def test_streams_of_an_earlier_fem_decode_with_that_release_and_its_fam(tmp_path
     assert got_new.header["fem_sha256"] == new["fem_sha256"]
     model = sci._model_for(got_old.header, None)
     assert model.perception.name == old["perception"]
+    assert sci.load_model("x265-r3").perception.name == old["perception"]  # by its entry's name too
     assert not torch.equal(next(model.fam.parameters()), next(model.perception.fam.parameters()))
     assert np.isfinite(got_old.images).all() and got_old.images.shape == got_new.images.shape
     assert not np.allclose(got_old.images, got_new.images)  # two FEMs, two FAMs: not one model twice

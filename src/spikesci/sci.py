@@ -33,6 +33,7 @@ from spikesci.sci_header import (  # noqa: F401 - the constants are part of this
     DEFAULT_GOP,
     DEFAULT_QUALITY,
     HEADER_DICT,
+    HEADER_DICTS,
     KIND,
     MAGIC,
     MAX_FRAMES,
@@ -110,6 +111,10 @@ def _load_model(name: str) -> SciModel:
         if entry is None:
             raise ModelMismatchError(f"unknown codec model '{name}' (this spikesci ships: "
                                      f"{', '.join(_codec_manifest().get('models', {})) or 'none'})")
+        if str(entry.get("kind", "")).startswith("conventional"):  # e.g. "x265-r3": x265 on that FEM
+            from spikesci.models.codec.conventional import sci_model
+
+            return sci_model(entry.get("video", "x265"), entry.get("fem_sha256"))
         path = WEIGHTS_DIR / entry["file"]
         if not path.exists() or sha256_file(path) != entry["sha256"]:
             raise ModelMismatchError(f"{path}: codec weights are missing or do not match the manifest")
@@ -236,7 +241,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     from spikesci.progress import map_ticks, progress_bar
 
     with ContainerWriter(path, MAGIC, VERSION, header, deflate_header=True,
-                         header_dict=HEADER_DICT) as writer, \
+                         header_dict=HEADER_DICTS[VERSION]) as writer, \
             progress_bar(len(frames), "encode", "map", enabled=progress) as bar, \
             map_ticks(sm.codec, motion, bar.update):
         for a in range(0, len(frames), gop):

@@ -106,8 +106,8 @@ class ContainerReader:
     """Validate and read a container: header on open, each chunk's CRC when it is read."""
 
     def __init__(self, path: str | os.PathLike, magic: bytes, versions: tuple[int, ...], kind: str = "file",
-                 header_dict: bytes = b""):
-        self._header_dict = header_dict
+                 header_dict: bytes | dict[int, bytes] = b""):
+        self._header_dict = header_dict  # one preset dictionary, or one per format version
         self.path = Path(path)
         if not self.path.is_file():
             raise ContainerError(f"{self.path}: no such file")
@@ -139,7 +139,9 @@ class ContainerReader:
             raise ContainerError(f"{name}: header is damaged (CRC mismatch)")
         try:
             if flags & HEADER_DEFLATED:
-                extra = {"zdict": self._header_dict} if self._header_dict else {}
+                zdict = (self._header_dict.get(version, b"") if isinstance(self._header_dict, dict)
+                         else self._header_dict)
+                extra = {"zdict": zdict} if zdict else {}
                 unpacker = zlib.decompressobj(-15, **extra)
                 blob = unpacker.decompress(blob, MAX_HEADER)
                 if unpacker.unconsumed_tail or not unpacker.eof:

@@ -105,7 +105,8 @@ def test_version_2_streams_decode_and_version_3_headers_know_the_x265_fem(setup,
         z = zlib.compressobj(9, zlib.DEFLATED, -15, zdict=sci.HEADER_DICTS[version])
         return len(z.compress(text) + z.flush())
 
-    x265 = (b'{"channels":2,"codec_sha256":"4acaa2e11ebba4937fcab14d83ccf1ddd25a84563b5ecbb46703a37e5696d4c9",'
+    x265 = (b'{"channels":2,'
+            b'"codec_sha256":"4acaa2e11ebba4937fcab14d83ccf1ddd25a84563b5ecbb46703a37e5696d4c9",'
             b'"fem_sha256":"8b6cd3c9134c5028f3674b3e27ebc7654c137118d54ca9f5b37087f86097ddf6","format":"sci"}')
     assert deflated(x265, 3) + 25 < deflated(x265, 2)
 

@@ -26,7 +26,7 @@ from spikesci.models.layers import dihedral, undihedral
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "perception"
 """The FEM + FAM the codec, its stage-3 FAM and the classification heads are keyed to (release 2)."""
-RECONSTRUCT_MODEL = "perception-r3.4"
+RECONSTRUCT_MODEL = "perception-r3.5"
 """The model of `reconstruct --method net` (release 3: full-resolution FEM, U-Net FAM). It replaces release 2
 for the learned codec once that codec is retrained on its features (the CAAS issue)."""
 # The FEM + FAM that CAAS through x265 / SVT-AV1 encodes with (its fine-tuned FAM is keyed to this FEM) and

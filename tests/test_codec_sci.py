@@ -295,7 +295,7 @@ def test_streams_of_an_earlier_codec_release_find_their_weights(tmp_path):
     except SpikeSciError:
         pytest.skip("no shipped codec")
     earlier = [name for name, entry in models.items()  # learned releases (x265 ones: test_codec_conventional)
-               if name != sci.DEFAULT_CODEC and not str(entry.get("kind", "")).startswith("conventional")]
+               if name != sci.DEFAULT_CODEC and not sci.is_conventional(entry)]
     if not earlier:
         pytest.skip("no earlier codec release shipped")
     rng = np.random.default_rng(3)

@@ -111,7 +111,7 @@ def _load_model(name: str) -> SciModel:
         if entry is None:
             raise ModelMismatchError(f"unknown codec model '{name}' (this spikesci ships: "
                                      f"{', '.join(_codec_manifest().get('models', {})) or 'none'})")
-        if str(entry.get("kind", "")).startswith("conventional"):  # e.g. "x265-r3": x265 on that FEM
+        if is_conventional(entry):  # e.g. "x265-r3": x265 on that FEM
             from spikesci.models.codec.conventional import sci_model
 
             return sci_model(entry.get("video", "x265"), entry.get("fem_sha256"))
@@ -135,10 +135,20 @@ def _load_model(name: str) -> SciModel:
     return SciModel(name, codec, perception, _coded_fam(name, codec, perception))
 
 
+def is_conventional(entry: dict) -> bool:
+    """Whether a codec manifest entry is an x265 / SVT-AV1 feature codec (no learned weights of its own)."""
+    return str(entry.get("kind", "")).startswith("conventional")
+
+
 @lru_cache(maxsize=4)
 def _conventional_model(name: str, fem_sha256: str) -> SciModel:
+    """The x265 / SVT-AV1 model for a stream made on FEM `fem_sha256`: the one `encode` uses (cached by
+    load_model) when that is the stream's FEM, else the earlier release that FEM belongs to."""
     from spikesci.models.codec.conventional import sci_model
 
+    current = load_model(name)
+    if (current.perception.fem_checksum or current.perception.checksum) == fem_sha256:
+        return current
     return sci_model(name, fem_sha256)
 
 
@@ -327,7 +337,7 @@ def _shipped_name(codec_sha256: str) -> str | None:
     except SpikeSciError:
         return None
     return next((name for name, entry in models.items() if entry.get("sha256") == codec_sha256
-                 and (name in CONVENTIONAL or not str(entry.get("kind", "")).startswith("conventional"))),
+                 and (name in CONVENTIONAL or not is_conventional(entry))),
                 None)  # "x265-r3" (an earlier FEM's x265 entry) is reached through the stream's FEM instead
 
 

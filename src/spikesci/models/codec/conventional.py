@@ -272,17 +272,20 @@ def sci_model(name: str = "x265", fem_sha256: str | None = None):
     The perception is CAAS_MODEL (what `encode` uses), or for decoding, the release whose FEM made the
     stream (`fem_sha256`, looked up among the manifest's conventional entries: "x265" now, "x265-r3" for
     streams of the earlier release), so streams outlive a new FEM."""
-    from spikesci.models.zoo import CAAS_MODEL, load_perception
-    from spikesci.sci import SciModel, _codec_manifest, _coded_fam
+    from spikesci.models.zoo import CAAS_MODEL, load_perception, load_reconstruction
+    from spikesci.sci import SciModel, _codec_manifest, _coded_fam, is_conventional
 
     try:
         models = _codec_manifest().get("models", {})
     except SpikeSciError:
         models = {}
-    entries = {n: e for n, e in models.items() if str(e.get("kind", "")).startswith("conventional")}
+    entries = {n: e for n, e in models.items() if is_conventional(e)}
     release = next((e["perception"] for e in entries.values()
                     if fem_sha256 and e.get("fem_sha256") == fem_sha256 and e.get("perception")), CAAS_MODEL)
-    perception = load_perception(release) if release in _releases() else _fallback_perception()
+    try:
+        perception = load_perception(release)
+    except SpikeSciError:  # no release 3 installed: release 2, as load_reconstruction falls back
+        perception = load_reconstruction(caas=True)
     codec = ConventionalFeatureCodec(perception.channels, video=name)
     fam = perception.fam
     tuned = next((n for n, e in entries.items()
@@ -291,15 +294,3 @@ def sci_model(name: str = "x265", fem_sha256: str | None = None):
         tuned_on = codec if name == "x265" else ConventionalFeatureCodec(perception.channels)
         fam = _coded_fam(tuned, tuned_on, perception).to(memory_format=torch.channels_last)
     return SciModel(name, codec, perception, fam)
-
-
-def _releases() -> set[str]:
-    from spikesci.models.zoo import read_manifest
-
-    return set(read_manifest().get("models", {}))
-
-
-def _fallback_perception():
-    from spikesci.models.zoo import load_reconstruction
-
-    return load_reconstruction(caas=True)  # release 2 where no release 3 is installed

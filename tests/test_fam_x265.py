@@ -82,3 +82,17 @@ def test_a_longer_training_gop_codes_every_map_and_hands_the_fam_its_window():
     assert coded_long.shape == coded_short.shape == (3, 2, 64, 64)
     assert not torch.equal(coded_long, coded_short)  # inter-coded deep in a GOP: other artefacts
     assert torch.equal(long.code(maps[0], None), maps[0, 3:6])
+
+
+def test_init_takes_a_release_on_the_caas_fem_and_refuses_another_fem():
+    from spikesci.errors import SpikeSciError
+    from spikesci.models.zoo import load_reconstruction
+    from spikesci.train.fam_x265 import _init_perception
+
+    caas = load_reconstruction(caas=True)
+    grown = _init_perception("perception-r3.5", caas.fem_checksum)  # same FEM file, a 5-map FAM
+    assert grown.maps == 5 and grown.fem_checksum == caas.fem_checksum
+    with pytest.raises(SpikeSciError, match="not the CAAS model's FEM"):
+        _init_perception("perception-r3", caas.fem_checksum)
+    with pytest.raises(SpikeSciError, match="neither a run folder"):
+        _init_perception("no-such-release", caas.fem_checksum)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +67,7 @@ def test_cta_and_atc_give_points_with_real_rates(clip):
     assert {p["paradigm"] for p in pts} == {"CTA", "ATC"}
     cta = [p for p in pts if p["method"] == "x264+TFP"]
     atc = [p for p in pts if p["method"] == "TFP+x264"]
-    assert len(cta) == 4 and len(atc) == 4
+    assert len(cta) == 4 and len(atc) >= 4  # ATC: more where TFP peaks inside the ladder (refine)
     for p in pts:
         assert p["bpp"] == pytest.approx(8 * p["bytes"] / (H * W * T))
         assert set(p) >= {"paradigm", "method", "bpp", "psnr", "ssim", "clip"}
@@ -215,3 +215,14 @@ def test_pchip_default_scores_a_dominating_curve_as_saving_bits_where_the_cubic_
     cubic, _ = bd_rates(points, test=test, method="cubic")
     assert pchip["ATC TFI+x264"] < 0 < cubic["ATC TFI+x264"]
     assert ParadigmConfig().bd_method == "pchip"
+
+
+def test_paradigms_refines_a_two_point_atc_curve(clip):
+    cfg = ParadigmConfig(codecs=("x264",), lossless=(), reconstructors=("tfp",), points=2, stride=8, gop=4,
+                         max_eval=2, paradigms=("ATC",))
+    points = run_paradigms([clip], cfg, progress=False, log=lambda _: None)["points"]
+    settings = {p["setting"] for p in points}
+    assert {"x264 crf=22", "x264 crf=47"} < settings  # the two ladder ends, then bisected settings
+    plain = run_paradigms([clip], replace(cfg, refine=False), progress=False,
+                          log=lambda _: None)["points"]
+    assert {p["setting"] for p in plain} == {"x264 crf=22", "x264 crf=47"}

@@ -59,6 +59,13 @@ class SciModel:
     def checksum(self) -> str:
         return self.codec.sha256
 
+    @property
+    def maps(self) -> int:
+        """Decoded maps per picture: the cloud FAM's own window (a fine-tuned FAM may read more maps than
+        the perception release's FAM; the end side codes every map anyway)."""
+        config = getattr(self.fam, "config", None)
+        return int(getattr(config, "maps", self.perception.maps))
+
 
 def _codec_manifest() -> dict:
     import json

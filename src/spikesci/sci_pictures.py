@@ -73,7 +73,7 @@ def _image(sm, feature, flow, i: int, n: int, h: int, w: int, precision: str = "
     from spikesci.models.zoo import _mirror
 
     fam, dtype = fam_in(sm, precision)
-    maps = sm.perception.maps
+    maps = sm.maps
     idx = _mirror(i + np.arange(maps) - maps // 2, n)
     win = torch.stack([feature(j) for j in idx]).to(dtype)[None]
     fl = _window_flows(sm, feature, flow, idx, precision)
@@ -111,7 +111,7 @@ def iter_images(path: str | Path, model: str | None = None, flows: str = "codec"
     with open_stream(path) as reader:
         hd = read_header(reader)
     sm = _model_for(hd, model)
-    total, half = hd["maps"], sm.perception.maps // 2
+    total, half = hd["maps"], sm.maps // 2
     h, w = hd["height"], hd["width"]
     feats: dict[int, torch.Tensor] = {}
     pair: dict[int, torch.Tensor | None] = {}

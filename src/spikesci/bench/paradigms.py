@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,7 @@ from spikesci.bench.methods import (
     make_reconstructor,
     nearest,
 )
+from spikesci.bench.refine import refine_curves
 from spikesci.errors import SpikeSciError
 from spikesci.metrics import psnr, ssim
 from spikesci.reconstruct import DEFAULT_WINDOW
@@ -87,6 +89,7 @@ class ParadigmConfig:
     atc_speed: str = "medium"  # and for ATC (a few images per clip)
     caas_qualities: tuple | None = None  # None: every quality of the facade
     caas_models: tuple[str | None, ...] = (None, "x265", "svt-av1")  # None: learned codec; else KLT + codec
+    refine: bool = True  # bisect the settings of ATC curves with < 4 Pareto points (bench.refine)
     bd_method: str = "pchip"  # BD-rate interpolation of results["bd_rate"] and the first table (bench.rd)
 
 
@@ -219,33 +222,42 @@ def cta_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation, stri
         yield job
 
 
-def atc_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation) -> Iterator[Callable]:
-    """Reconstruct the image sequence once per method, then one job per (method, codec, quality)."""
+def atc_settings(cfg: ParadigmConfig, recons: dict) -> list[tuple[str, str, int]]:
+    """(reconstructor, codec, quality) of each ATC point: `points` settings spread over a codec's ladder."""
+    return [(rname, cname, q) for rname in recons for cname in cfg.codecs
+            for q in _qualities(get_codec(cname), cfg.atc_qualities, None, cfg.points)]
+
+
+def atc_jobs(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation,
+             settings: list[tuple[str, str, int]], cache: dict) -> Iterator[Callable]:
+    """One job per (method, codec, quality); each method's images are reconstructed once, into `cache`."""
     t, h, w = clip.spikes.shape
     pos = np.searchsorted(ev.grid, ev.frames)
-    cache: dict[str, np.ndarray] = {}
-    rec_seconds: dict[str, float] = {}
-    for rname, rec in recons.items():
-        for cname in cfg.codecs:
-            for quality in _qualities(get_codec(cname), cfg.atc_qualities, None, cfg.points):
-                def job(rname=rname, rec=rec, cname=cname, quality=quality) -> list[Point]:
-                    codec = get_codec(cname, speed=cfg.atc_speed)
-                    t0 = time.perf_counter()
-                    if rname not in cache:
-                        r0 = time.perf_counter()
-                        seq = np.clip(rec(clip.spikes, ev.grid), 0.0, 1.0)
-                        cache[rname] = np.round(seq * 255.0).astype(np.uint8)
-                        rec_seconds[rname] = (time.perf_counter() - r0) / max(len(ev.grid), 1)
-                    coded = codec.roundtrip(cache[rname], quality, gop=cfg.gop)
-                    decoded = coded.frames[pos].astype(np.float32) / 255.0
-                    p, s = score(decoded, ev.frames, clip, ev)
-                    rate = 8.0 * coded.num_bytes / (h * w * t)
-                    end_s = rec_seconds[rname] + coded.encode_seconds / max(len(ev.grid), 1)
-                    return [Point("ATC", f"{rname.upper()}+{cname}", rate, p, s, clip.name,
-                                  codec.label(quality), coded.num_bytes, ev.kind, time.perf_counter() - t0,
-                                  end_kflops(rname, cfg.window), end_s)]
+    for rname, cname, quality in settings:
+        def job(rname=rname, rec=recons[rname], cname=cname, quality=quality) -> list[Point]:
+            codec = get_codec(cname, speed=cfg.atc_speed)
+            t0 = time.perf_counter()
+            if rname not in cache:
+                r0 = time.perf_counter()
+                seq = np.clip(rec(clip.spikes, ev.grid), 0.0, 1.0)
+                cache[rname] = (np.round(seq * 255.0).astype(np.uint8),
+                                (time.perf_counter() - r0) / max(len(ev.grid), 1))
+            images, rec_seconds = cache[rname]
+            coded = codec.roundtrip(images, quality, gop=cfg.gop)
+            decoded = coded.frames[pos].astype(np.float32) / 255.0
+            p, s = score(decoded, ev.frames, clip, ev)
+            rate = 8.0 * coded.num_bytes / (h * w * t)
+            end_s = rec_seconds + coded.encode_seconds / max(len(ev.grid), 1)
+            return [Point("ATC", f"{rname.upper()}+{cname}", rate, p, s, clip.name,
+                          codec.label(quality), coded.num_bytes, ev.kind, time.perf_counter() - t0,
+                          end_kflops(rname, cfg.window), end_s)]
 
-                yield job
+        yield job
+
+
+def _run_atc(clip: Clip, cfg: ParadigmConfig, recons: dict, ev: Evaluation, settings: list, cache: dict
+             ) -> list[Point]:
+    return [job()[0] for job in atc_jobs(clip, cfg, recons, ev, settings, cache)]
 
 
 def caas_jobs(clip: Clip, cfg: ParadigmConfig, ev: Evaluation, sci, workdir: Path) -> Iterator[Callable]:
@@ -335,16 +347,23 @@ def run_paradigms(clips: list[Clip], cfg: ParadigmConfig = ParadigmConfig(), pro
             eval_frames[clip.name] = [int(f) for f in ev.frames]
             jobs = []
             if "CTA" in cfg.paradigms:
-                jobs += [("CTA", j) for j in cta_jobs(clip, cfg, recons, ev, stride)]
+                jobs += [("CTA", j, None) for j in cta_jobs(clip, cfg, recons, ev, stride)]
+            atc_cache: dict = {}
+            atc_done: dict = {}
             if "ATC" in cfg.paradigms:
-                jobs += [("ATC", j) for j in atc_jobs(clip, cfg, recons, ev)]
+                settings = atc_settings(cfg, recons)
+                jobs += [("ATC", j, key) for key, j in zip(settings, atc_jobs(clip, cfg, recons, ev, settings,
+                                                                             atc_cache))]
             if sci is not None:
-                jobs += [("CAAS", j) for j in caas_jobs(clip, cfg, ev, sci, Path(tmp))]
-            for paradigm, job in tqdm(jobs, desc=clip.name, disable=not progress, leave=False):
+                jobs += [("CAAS", j, None) for j in caas_jobs(clip, cfg, ev, sci, Path(tmp))]
+            for paradigm, job, key in tqdm(jobs, desc=clip.name, disable=not progress, leave=False):
                 if paradigm == "CAAS" and sci is None:
                     continue
                 try:
-                    points.extend(job())
+                    found = job()
+                    points.extend(found)
+                    if key is not None:
+                        atc_done.setdefault(key[:2], {})[key[2]] = (found[0].bpp, found[0].psnr)
                 except SpikeSciError as exc:
                     if paradigm != "CAAS":
                         raise
@@ -352,8 +371,11 @@ def run_paradigms(clips: list[Clip], cfg: ParadigmConfig = ParadigmConfig(), pro
                     skipped.append(f"CAAS skipped: {exc}")
                     log(f"CAAS skipped: {exc}")
                     sci = None
+            extra = refine_curves(atc_done, partial(_run_atc, clip, cfg, recons, ev, cache=atc_cache)
+                                  ) if cfg.refine else []
+            points.extend(extra)
             if not progress:
-                log(f"{clip.name}: {len(jobs)} runs")
+                log(f"{clip.name}: {len(jobs) + len(extra)} runs")
     return {"points": [vars(p) for p in points], "skipped": skipped, "codecs": report, "stride": stride,
             "eval_frames": eval_frames,
             "gop": gop, "cta_gop_frames": gop * stride}

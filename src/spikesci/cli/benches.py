@@ -30,6 +30,8 @@ def register(commands, bench) -> None:
     add("--recon", default="tfp,tfi,net", help="comma list of reconstructions (tfp, tfi, net)")
     add("--paradigms", default="CTA,ATC,CAAS", help="comma list of paradigms to run")
     add("--points", type=int, default=6, help="qualities per codec, spread over its ladder (6)")
+    add("--no-refine", action="store_true",
+        help="do not add settings to ATC curves with < 4 Pareto points (default: bisect their ladder)")
     add("--stride", type=int, default=None, help="spike frames per image (default: learned codec's, or 8)")
     add("--gop", type=int, default=None,
         help="images (ATC) and feature maps (CAAS) per GOP, 1-255: the random-access period, the same for "
@@ -81,8 +83,8 @@ def cmd_paradigms(args: argparse.Namespace) -> int:
     if set(caas_codecs) - set(known):
         raise SpikeSciError(f"unknown CAAS codec(s) in '{args.caas_codecs}' (choose from {', '.join(known)})")
     cfg = ParadigmConfig(lossless=_split(args.lossless), reconstructors=recons, paradigms=paradigms,
-                         points=args.points, gop=args.gop, stride=args.stride, cta_speed=args.cta_speed,
-                         atc_speed=args.atc_speed,
+                         points=args.points, refine=not args.no_refine, gop=args.gop, stride=args.stride,
+                         cta_speed=args.cta_speed, atc_speed=args.atc_speed,
                          caas_models=tuple(None if c == "learned" else c for c in caas_codecs),
                          bd_method=args.bd_method)
     from spikesci.baselines import SPEEDS

@@ -49,7 +49,8 @@ def register_train(commands) -> None:
     p.add_argument("--cache", default=None, help="scene cache folder (default OUT/cache)")
     p.add_argument("--init", default=None, help="--stage codec-task: codec .pt to start from; --stage "
                    "perception3: a run folder (fem.pt, fam.pt) or shipped model to start from (with "
-                   "--fam-blocks, the FAM's added blocks start as identities)")
+                   "--fam-blocks, the FAM's added blocks start as identities); --stage fam-x265: a release"
+                   " or run folder whose FEM is the CAAS model's (its FAM is tuned, not CAAS_MODEL's)")
     p.add_argument("--fam-blocks", type=_blocks, default=None, metavar="A,B,C",
                    help="--stage perception3: residual blocks of the U-Net FAM per scale (default 1,1,2)")
     p.add_argument("--fam-maps", type=int, default=None, metavar="N",

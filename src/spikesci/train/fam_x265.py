@@ -55,6 +55,9 @@ class FamX265Config:
     # Streams use GOPs of 32 maps, so most maps a decoder sees are inter-coded deep in a GOP; a longer
     # training GOP, with the FAM's window at its middle, shows the FAM those artefacts
     gop: int = 0
+    # start from this perception release or run folder (fem.pt, fam.pt) instead of CAAS_MODEL; its FEM must
+    # be the CAAS FEM bit for bit (streams are keyed to it), its FAM may read more maps (e.g. release 3.5's 5)
+    init: str = ""
     data: SynthConfig = field(default_factory=lambda: SynthConfig(frames=81))
 
     def to_dict(self) -> dict:
@@ -134,6 +137,20 @@ def validate(fam, coder: CodedWindows, val: tuple[torch.Tensor, torch.Tensor], c
     return out
 
 
+def _init_perception(source: str, fem_sha256: str):
+    """The release or run folder `source`, refused unless its FEM file is the CAAS FEM (same SHA-256)."""
+    from spikesci.errors import SpikeSciError
+    from spikesci.models.zoo import load_files
+    from spikesci.train.grow import release_files
+
+    fem_path, fam_path = release_files(source)
+    per = load_files(fem_path, fam_path, name=str(source))
+    if per.fem_checksum != fem_sha256:
+        raise SpikeSciError(f"--init {source}: its FEM is not the CAAS model's FEM (sha256 "
+                            f"{per.fem_checksum[:12]} vs {fem_sha256[:12]}); the x265 FAM must read that FEM")
+    return per
+
+
 def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = False,
           clips: list | None = None, progress: bool = True, minutes: float | None = None) -> dict:
     """Fine-tune the shipped release-3 FAM for the x265 codec into OUT (fam.pt = EMA weights, keyed)."""
@@ -148,6 +165,8 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     per = load_reconstruction(caas=True)
+    if cfg.init:
+        per = _init_perception(cfg.init, per.fem_checksum)
     codec = ConventionalFeatureCodec(per.channels)
     codec.require()
     fam = copy.deepcopy(per.fam).train()
@@ -252,5 +271,7 @@ def run_cli(args) -> dict:
         if not 1 <= args.gop <= MAX_GOP:
             raise SpikeSciError(f"--gop must be 1..{MAX_GOP} maps, got {args.gop}")
         cfg = replace(cfg, gop=args.gop)
+    if getattr(args, "init", None) and not args.resume:
+        cfg = replace(cfg, init=str(args.init))
     return train(args.out, cli_overrides(cfg, args), resume=args.resume, clips=load_val_clips(args.val_dat),
                  progress=not args.no_progress, minutes=args.minutes)

@@ -245,7 +245,7 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
         "codec_sha256": sm.checksum, "fem_sha256": per.fem_checksum or per.checksum,
         "gop": int(gop),
         "maps": int(len(frames)), "map_frames": [int(f) for f in frames],
-        "channels": sm.codec.config.channels, "motion": motion,
+        "channels": sm.codec.config.in_channels, "motion": motion,
     }
     from spikesci.reconstruct.exposure import auto_white_rate
 
@@ -331,7 +331,7 @@ def _model_for(header: dict, model: str | None) -> SciModel:
         have = sm.perception.fem_checksum or sm.perception.checksum
         raise ModelMismatchError(f"stream's features come from FEM weights {made[:12]}..., the installed "
                                  f"ones are {have[:12]}...: decode with the same FEM weights")
-    if header["channels"] != sm.codec.config.channels:
+    if header["channels"] != sm.codec.config.in_channels:
         raise ModelMismatchError("stream has a different number of feature channels than the codec")
     return sm
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from spikesci.errors import SpikeSciError
 
-STAGES = ("fem", "fam", "all", "codec", "codec-fam", "codec-task", "perception3", "reference", "fam-x265")
+STAGES = ("fem", "fam", "all", "codec", "codec-fam", "codec-task", "perception3", "reference", "fam-x265",
+          "codec3")
 
 
 def register(commands, bench) -> None:
@@ -23,7 +24,7 @@ def register_train(commands) -> None:
     from spikesci.train.config import ABLATIONS
 
     p = commands.add_parser("train", help="train the learned models (stage fem, fam, all, codec, codec-fam, "
-                            "codec-task, perception3, reference, fam-x265)",
+                            "codec-task, perception3, reference, fam-x265, codec3)",
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--stage", choices=STAGES, default="all")
     p.add_argument("--out", required=True, help="output folder (weights, checkpoints, config.json, logs)")
@@ -60,9 +61,9 @@ def register_train(commands) -> None:
                    help="--stage perception3: train the FAM only; the FEM (the end side, and what coded "
                    "streams, codecs and heads are keyed to) keeps the --init weights exactly")
     p.add_argument("--task-weight", type=float, default=0.01,
-                   help="--stage codec-task: weight of the reconstruction MSE (through the frozen FAM)")
+                   help="--stage codec-task, codec3: weight of the reconstruction MSE (frozen FAM)")
     p.add_argument("--feature-weight", type=float, default=0.1,
-                   help="--stage codec-task: weight of the feature MSE")
+                   help="--stage codec-task, codec3: weight of the feature MSE")
     p.add_argument("--minutes", type=float, default=None,
                    help="--stage perception3/reference/fam-x265: stop after this many minutes of wall time")
     p.add_argument("--val-dat", action="append", default=None, metavar="CLIP.dat",
@@ -148,6 +149,14 @@ def run_train(args) -> int:
         from spikesci.train.fam_x265 import run_cli as run_fam_x265
 
         print(json.dumps(run_fam_x265(args), default=str))
+        return 0
+    if args.stage == "codec3":  # the learned codec on CAAS_MODEL's full-resolution FEM (folded, warm start)
+        from spikesci.train.codec_fold import run_stage as run_codec3
+
+        summary = run_codec3(args.out, args.steps, args.batch, args.lr, args.seed, args.threads, args.resume,
+                             args.init, args.task_weight, args.feature_weight, args.extra_photos,
+                             args.extra_videos, not args.no_progress)
+        print(json.dumps(summary, default=str))
         return 0
     if args.stage == "codec":  # stage 3 (paper Fig. 7c): the feature codec on the frozen shipped FEM
         from spikesci.train.codec_stage import run_stage

@@ -14,7 +14,7 @@ import csv
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +112,8 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
     torch.manual_seed(cfg.seed)
     (out / "codec-config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     codec = FeatureCodec.load(init) if init else FeatureCodec(cfg.codec)
+    if codec.config.fold != cfg.codec.fold:  # e.g. a release-2 codec taking a full-resolution FEM's maps
+        codec.config = replace(codec.config, fold=cfg.codec.fold)
     if init and reset_mv:
         torch.nn.init.zeros_(codec.inter.mv_s[-1].weight)
         torch.nn.init.zeros_(codec.inter.mv_s[-1].bias)
@@ -136,6 +138,7 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
     log = open(out / "log-codec.csv", "a", newline="")
     writer = csv.writer(log)
     q_count = len(cfg.lambdas)
+    pixels = getattr(source, "pixels_per_feature", 4)  # image pixels per feature pixel (half resolution: 4)
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc="codec")
     t0 = time.time()
     while step < cfg.steps:
@@ -146,7 +149,7 @@ def train_codec(cfg: CodecTrainConfig, out: str | Path, source, init: str | Path
         feats, truth = source.sample(rng, cfg.batch, cfg.maps, cfg.crop)
         res = codec(feats, quality)
         b, n, c, h, w = feats.shape
-        bpp = res["bits"] / (b * n * 4 * h * w * cfg.stride)
+        bpp = res["bits"] / (b * n * pixels * h * w * cfg.stride)
         dist = _rel_mse(res["x_hat"], feats)
         if cfg.lowpass > 0:
             low = [F.avg_pool2d(t.reshape(b * n, c, h, w), 4) for t in (res["x_hat"], feats)]
@@ -194,7 +197,6 @@ def run_stage(out: str | Path, steps: int | None = None, batch: int | None = Non
               init: str | Path | None = None, scenes: int | None = None, progress: bool = True) -> dict:
     """`spikesci train --stage codec`: simulated scenes (cached) -> FEM features (frozen shipped FEM, or
     `fem`) -> codec trained at every quality -> OUT/codec.pt. Returns a summary."""
-    from dataclasses import replace
 
     from spikesci.data.recon import SceneBank, SceneMix, build_cache
 
@@ -233,7 +235,6 @@ def run_task_stage(out: str | Path, steps: int | None = None, batch: int | None 
     loss through the frozen stage-3 FAM that decodes its streams, R + lambda_q * (feature_weight * D_feat +
     task_weight * D_rec) (paper Fig. 7c). The FAM stays as it is, so its weights file keeps serving the
     result. Writes OUT/codec.pt; returns a summary."""
-    from dataclasses import replace
 
     from spikesci import sci
     from spikesci.data.recon import SceneBank, SceneMix, build_cache

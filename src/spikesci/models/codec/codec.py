@@ -87,6 +87,26 @@ class FeatureCodec(nn.Module):
             x = x.reshape(*shape[:-2], h + ph, w + pw)
         return x
 
+    def _fold(self, x: torch.Tensor) -> torch.Tensor:
+        """(M, C / f^2, H, W) -> (M, C, ceil(H / f), ceil(W / f)): pixel phases as channels."""
+        f = self.config.fold
+        h, w = x.shape[-2:]
+        if h % f or w % f:
+            x = F.pad(x, (0, (-w) % f, 0, (-h) % f), mode="replicate")
+        return F.pixel_unshuffle(x, f)
+
+    def _unfold_result(self, out: dict, h: int, w: int) -> dict:
+        """Folded x_hat / flows back to the input layout (..., C / f^2, h, w); flows in input pixels."""
+        f = self.config.fold
+        if f == 1:
+            return out
+        x = out["x_hat"]
+        out["x_hat"] = F.pixel_shuffle(x.reshape(-1, *x.shape[-3:]), f).reshape(
+            *x.shape[:-3], x.shape[-3] // (f * f), x.shape[-2] * f, x.shape[-1] * f)[..., :h, :w]
+        fl = out["flows"]
+        out["flows"] = (fl.repeat_interleave(f, -2).repeat_interleave(f, -1) * f)[..., :h, :w]
+        return out
+
     def coders(self) -> list[HyperpriorCoder]:
         return [self.intra.coder, self.inter.coder, self.inter.mv_coder]
 
@@ -94,6 +114,14 @@ class FeatureCodec(nn.Module):
     def forward(self, x: torch.Tensor, quality: int) -> dict:
         """x (B, N, C, h, w) float32 -> dict(x_hat, flows (B, N-1, 2, h, w), bits estimated for the batch,
         mv_err: mean |decoded - estimated motion| (anchors the motion-vector codec to the block matcher))."""
+        if self.config.fold == 1:
+            return self._forward(x, quality)
+        b, n, _, h, w = x.shape
+        folded = self._fold(x.reshape(b * n, *x.shape[2:]))
+        out = self._forward(folded.reshape(b, n, *folded.shape[1:]), quality)
+        return self._unfold_result(out, h, w)
+
+    def _forward(self, x: torch.Tensor, quality: int) -> dict:
         b, n, c, h, w = x.shape
         xp = self._pad(x)
         x_hat, liks = self.intra(xp[:, 0], quality)
@@ -196,10 +224,12 @@ class FeatureCodec(nn.Module):
             raise ValueError(f"motion must be one of {MOTION_MODES}, got {motion!r}")
         quality = self._check_quality(quality)
         self._ensure_exported()
-        n, c, h, w = feats.shape
-        if c != self.config.channels or not 1 <= n <= MAX_GOP or max(h, w) > MAX_SIDE:
-            raise ModelMismatchError(f"codec expects (1..{MAX_GOP}, {self.config.channels}, h, w) maps, "
+        n, c, h0, w0 = feats.shape
+        if c != self.config.in_channels or not 1 <= n <= MAX_GOP or max(h0, w0) > MAX_SIDE:
+            raise ModelMismatchError(f"codec expects (1..{MAX_GOP}, {self.config.in_channels}, h, w) maps, "
                                      f"got {tuple(feats.shape)}")
+        feats = self._fold(feats.float()) if self.config.fold > 1 else feats
+        h, w = feats.shape[-2:]
         xp = self._pad(feats.float())
         enc = constriction.stream.queue.RangeEncoder()
         step = self.residual_steps[quality]
@@ -220,8 +250,8 @@ class FeatureCodec(nn.Module):
             outs.append(x_hat)
         words = np.asarray(enc.get_compressed(), dtype="<u4").tobytes()
         tag = GOP_TAG_MODES if motion == "rdo" else GOP_TAG
-        payload = _GOP_HEAD.pack(tag, quality, n, c, h, w) + words
-        return payload, self._result(outs, vectors, h, w, bits)
+        payload = _GOP_HEAD.pack(tag, quality, n, c, h0, w0) + words  # the input maps' shape
+        return payload, self._unfold_result(self._result(outs, vectors, h, w, bits), h0, w0)
 
     @torch.no_grad()
     def decompress(self, payload: bytes, expect: tuple[int, int, int] | None = None) -> dict:
@@ -232,13 +262,15 @@ class FeatureCodec(nn.Module):
 
         if len(payload) < _GOP_HEAD.size or (len(payload) - _GOP_HEAD.size) % 4:
             raise ContainerError("feature stream chunk has a bad length")
-        tag, quality, n, c, h, w = _GOP_HEAD.unpack_from(payload)
-        bad_size = not (0 < h <= MAX_SIDE and 0 < w <= MAX_SIDE)
-        if tag not in (GOP_TAG, GOP_TAG_MODES) or c != self.config.channels or n < 1 or bad_size:
+        tag, quality, n, c, h0, w0 = _GOP_HEAD.unpack_from(payload)
+        bad_size = not (0 < h0 <= MAX_SIDE and 0 < w0 <= MAX_SIDE)
+        if tag not in (GOP_TAG, GOP_TAG_MODES) or c != self.config.in_channels or n < 1 or bad_size:
             raise ContainerError("feature stream chunk header is damaged or made by another model")
-        if expect is not None and (n, h, w) != tuple(expect):
-            raise ContainerError(f"feature stream chunk holds {n} maps of {h}x{w}, the header says "
+        if expect is not None and (n, h0, w0) != tuple(expect):
+            raise ContainerError(f"feature stream chunk holds {n} maps of {h0}x{w0}, the header says "
                                  f"{expect[0]} of {expect[1]}x{expect[2]}")
+        f = self.config.fold
+        h, w = -(-h0 // f), -(-w0 // f)  # the folded maps the transforms code
         quality = self._check_quality(quality)
         self._ensure_exported()
         words = np.frombuffer(payload, dtype="<u4", offset=_GOP_HEAD.size).astype(np.uint32)
@@ -263,7 +295,7 @@ class FeatureCodec(nn.Module):
                 outs.append(x_hat)
         except (ValueError, RuntimeError, AssertionError, OverflowError) as exc:
             raise ContainerError(f"feature stream is damaged ({exc})") from None
-        out = self._result(outs, flows, h, w, None)
+        out = self._unfold_result(self._result(outs, flows, h, w, None), h0, w0)
         out["quality"] = quality
         return out
 

@@ -25,6 +25,14 @@ class CodecConfig:
     z_down: int = 2
     qualities: int = 4
     search: int = 16  # motion search range in feature pixels (encoder side)
+    # input pixels folded into channels per side: 2 takes a full-resolution FEM's maps (C / 4 channels,
+    # H x W) as C channels at half resolution, the layout the transforms were first trained on (release 2)
+    fold: int = 1
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the maps compress() takes and decompress() returns."""
+        return self.channels // (self.fold * self.fold)
 
     @property
     def multiple(self) -> int:

@@ -77,6 +77,10 @@ class ConventionalConfig:
     channels: int = 2
     video: str = "x265"
 
+    @property
+    def in_channels(self) -> int:
+        return self.channels
+
 
 def klt(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, C, h, w) -> (basis (C, C) float32, columns by decreasing energy, sign fixed; means (C,))."""

@@ -33,7 +33,7 @@ def test_info_sci_reads_the_header_and_refuses_truncation(tmp_path, capsys):
     assert main(["info", str(sci), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["frames"] == 80 and info["quality"] == 1 and info["firing_rate"] is None
-    assert info["fem"] == "perception"  # the learned codec codes release 2's maps
+    assert info["fem"] == "perception-r3.4"  # the learned codec codes release 3.4's maps
     cut = tmp_path / "cut.sci"
     cut.write_bytes(sci.read_bytes()[: sci.stat().st_size // 2])
     assert main(["info", str(cut)]) == 1

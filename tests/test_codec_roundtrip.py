@@ -82,7 +82,7 @@ SCRIPT = textwrap.dedent("""
     torch.set_num_threads(threads)
     codec = FeatureCodec.load(model)
     g = torch.Generator().manual_seed(5)
-    c = codec.config.channels
+    c = codec.config.in_channels
     big = torch.nn.functional.avg_pool2d(torch.randn(1, c, 48, 80, generator=g), 7, 1)
     feats = torch.stack([big[0, :, 4:36, 2 * k:2 * k + 48] for k in range(8)]) * 3
     for job in jobs:

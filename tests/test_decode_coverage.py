@@ -12,7 +12,7 @@ from spikesci.io import write_npz
 from spikesci.simulate.scenes import make_scene, preset
 
 
-@pytest.mark.parametrize("cover,first,last,maps", [("windows", 39, 179, 8), ("clip", 10, 190, 10)])
+@pytest.mark.parametrize("cover,first,last,maps", [("windows", 20, 160, 8), ("clip", 10, 190, 10)])
 def test_decode_says_what_it_covers(tmp_path, capsys, cover, first, last, maps):
     scene = make_scene(preset("slow", height=48, width=64, frames=200, sprites=0), seed=6)
     write_npz(tmp_path / "clip.npz", scene.spikes)

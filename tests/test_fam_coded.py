@@ -119,7 +119,7 @@ def test_cli_stage_codec_task_fine_tunes_the_codec_through_the_frozen_fam(tmp_pa
     from spikesci.train.codec_stage import run_task_stage
 
     try:
-        sm = sci.load_model()
+        sm = sci.load_model("sci-r2")  # the stage fine-tunes release 2 (half-resolution FEM)
     except SpikeSciError:
         pytest.skip("no shipped codec")
     fam_before = {k: v.clone() for k, v in sm.fam.state_dict().items()}

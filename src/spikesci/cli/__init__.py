@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str | None]] = {
     "unpack": ("spikesci.cli.archive", None),
     "train": ("spikesci.cli.learned",
               "train the learned models (stage fem, fam, all, codec, codec-fam, "
-              "codec-task, perception3, reference, fam-x265)"),
+              "codec-task, perception3, reference, fam-x265, codec3)"),
     "encode": ("spikesci.cli.codec", "spikes -> .sci learned feature stream (lossy, for machines)"),
     "decode": ("spikesci.cli.codec",
                ".sci -> images (or other task outputs) straight from the decoded features"),

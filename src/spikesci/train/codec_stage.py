@@ -231,9 +231,9 @@ def run_task_stage(out: str | Path, steps: int | None = None, batch: int | None 
                    cache: str | Path | None = None, resume: bool = False, init: str | Path | None = None,
                    task_weight: float = 0.01, feature_weight: float = 0.1, scenes: int | None = None,
                    progress: bool = True) -> dict:
-    """`spikesci train --stage codec-task`: fine-tune a trained codec (default: the shipped one) with the task
-    loss through the frozen stage-3 FAM that decodes its streams, R + lambda_q * (feature_weight * D_feat +
-    task_weight * D_rec) (paper Fig. 7c). The FAM stays as it is, so its weights file keeps serving the
+    """`spikesci train --stage codec-task`: fine-tune a trained codec (default: release 2, 'sci-r2') with the
+    task loss through the frozen stage-3 FAM that decodes its streams, R + lambda_q * (feature_weight * D_feat
+    + task_weight * D_rec) (paper Fig. 7c). The FAM stays as it is, so its weights file keeps serving the
     result. Writes OUT/codec.pt; returns a summary."""
 
     from spikesci import sci
@@ -243,7 +243,7 @@ def run_task_stage(out: str | Path, steps: int | None = None, batch: int | None 
 
     if task_weight <= 0 or feature_weight < 0:
         raise ConfigError("codec-task: --task-weight must be positive and --feature-weight not negative")
-    shipped = sci.load_model()
+    shipped = sci.load_model("sci-r2")  # release 2 (half-resolution FEM); its successor: --stage codec3
     fam = shipped.fam.eval()
     for p in fam.parameters():
         p.requires_grad_(False)

@@ -64,10 +64,10 @@ def test_a_longer_training_gop_codes_every_map_and_hands_the_fam_its_window():
     the middle one centred on the sample's middle frame (where its target is)."""
     import numpy as np
 
-    from spikesci.models.zoo import load_reconstruction
+    from spikesci.models.zoo import load_perception
     from spikesci.train.fam_x265 import CodedWindows
 
-    per = load_reconstruction(caas=True)
+    per = load_perception("perception-r3.4")  # a FAM of 3 maps
     codec = ConventionalFeatureCodec(per.channels)
     short = CodedWindows(per, codec, np.random.default_rng(0), clean=0.0)
     long = CodedWindows(per, codec, np.random.default_rng(0), clean=0.0, gop=8)

@@ -32,7 +32,7 @@ for the learned codec once that codec is retrained on its features (the CAAS iss
 # The FEM + FAM that CAAS through x265 / SVT-AV1 encodes with (its fine-tuned FAM is keyed to this FEM) and
 # that the ATC NET curves run, so both sides of the paradigm comparison use the same network. Streams made
 # on an earlier FEM decode with the release they name (codec manifest: "x265-r3"), so this may move on.
-CAAS_MODEL = "perception-r3.4"
+CAAS_MODEL = "perception-r3.5"
 CHUNK_MAPS = 16  # feature maps computed at once (bounds memory on long clips)
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # placements (dy, dx) of the FEM's 2x2 block grid
 # views (layers.dihedral) averaged by reconstruct(ensemble=n): identity, mirror, + half turns, + quarter turns

@@ -47,12 +47,12 @@ def register(commands, bench) -> None:
                         "measured), local = block matching only (format 1, about 2.5x faster encoding)")
     p.add_argument("--model", default=None, help="codec: shipped name or a codec .pt file (default: sci)")
     p.add_argument("--codec", choices=("learned", *CONVENTIONAL), default="learned",
-                   help="learned = the learned feature codec (default, release-2 FEM); x265 / svt-av1 = the "
-                   "release-3 FEM's maps decorrelated (KLT), as 8-bit planes through x265 or SVT-AV1 (CAAS "
-                   "via a conventional codec); all decode with `spikesci decode`")
+                   help="learned = the learned feature codec (default); x265 / svt-av1 = the FEM's maps "
+                   "decorrelated (KLT), as 8-bit planes through x265 or SVT-AV1 (CAAS via a conventional "
+                   "codec, 7-14x fewer bits); all code release 3.4's FEM and decode with `spikesci decode`")
     p.add_argument("--cover", choices=("windows", "clip"), default="windows",
                    help="where feature maps go: windows = only where a map's whole window of spike frames is "
-                   "inside the clip (default; the first ~29 and last ~10-30 frames get no picture), clip = "
+                   "inside the clip (default; the first and last ~20 frames get no picture), clip = "
                    "every stride frames from the start, so decode has a picture for every part of the clip "
                    "(windows mirrored at the ends; a map or two more)")
     add_size_args(p)
@@ -65,11 +65,11 @@ def register(commands, bench) -> None:
         description="Decode a .sci stream and run a task on the decoded features. OUT is a folder (one PNG "
         "per feature map, frame_NNNNNN.png named by spike frame), OUT.png (the map nearest --frame), "
         "OUT.npz (images, frames, features, flows) or OUT.mp4/.mkv/.avi (a video). Coverage: the encoder "
-        "places one feature map every stride (20) spike frames where its whole window of spike frames (39 "
-        "before, 6 after) lies inside the clip, so each picture stands for the ~20 frames around its map and "
-        "a clip's first ~29 and last ~10-30 frames have none of their own (encode --cover clip places maps "
-        "over the whole clip); the JSON summary gives 'covered' (first and last map frame), 'clip_frames' "
-        "and 'stride'.")
+        "places one feature map every stride (20) spike frames where its whole window of spike frames (20 "
+        "before, 20 after: release 3.4's FEM) lies inside the clip, so each picture stands for the ~20 "
+        "frames around its map and a clip's first and last ~20 frames have none of their own (encode "
+        "--cover clip places maps over the whole clip); the JSON summary gives 'covered' (first and last "
+        "map frame), 'clip_frames' and 'stride'.")
     d.add_argument("input", help=".sci file")
     d.add_argument("-o", "--output", default=None,
                    help="folder, OUT.png, OUT.npz or a video (needed for reconstruct; optional for classify)")

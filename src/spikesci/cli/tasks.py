@@ -21,10 +21,10 @@ def register(commands, bench) -> None:
     p.add_argument(
         "--model",
         default="s-digits-r3.4",
-        help="head: s-digits-r3.4, s-animals-r3.4, s-natural-r3.4 (release-3.4 FEM, the one the x265 feature "
-        "codec codes; default s-digits-r3.4), NAME-r3 (release 3, for x265 streams of that FEM), s-digits, "
-        "s-animals, s-natural (release-2 FEM, the learned codec's), NAME-tfp (one TFP image, the baseline), "
-        "or a .pt checkpoint",
+        help="head: s-digits-r3.4, s-animals-r3.4, s-natural-r3.4 (release-3.4 FEM, the one both feature "
+        "codecs code; default s-digits-r3.4), NAME-r3 (release 3, for x265 streams of that FEM), s-digits, "
+        "s-animals, s-natural (release-2 FEM, for streams of the earlier learned codec), NAME-tfp (one TFP "
+        "image, the baseline), or a .pt checkpoint",
     )
     add_size_args(p)
     p.add_argument("--frames", metavar="A:B",
@@ -46,8 +46,8 @@ def register(commands, bench) -> None:
     b.add_argument("--qualities", help="comma list of codec qualities (default: every one)")
     b.add_argument("--no-codec", action="store_true", help="raw-spike accuracy only")
     b.add_argument("--codec", choices=("learned", "x265"), default="x265",
-                   help="codec to code the clips with (as `encode --codec`): learned (release-2 features and "
-                   "heads) or x265 (release-3 features and heads)")
+                   help="codec to code the clips with (as `encode --codec`): learned or x265 (both code "
+                   "release 3.4's features; the -r3.4 heads, with the -coded one tuned on x265 maps)")
     b.add_argument("--model", help="head to evaluate (default: the data set's own; needed for a .npz folder)")
     b.add_argument("--cache", help="data set cache folder (default $SPIKESCI_CACHE or ~/.cache/spikesci)")
     b.set_defaults(func=run_bench)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from spikesci.errors import ConfigError, ContainerError
+from spikesci.errors import ConfigError, ContainerError, ModelMismatchError
 from spikesci.models.codec import CodecConfig, FeatureCodec
 
 
@@ -44,3 +44,7 @@ def test_codec3_stage_warm_starts_a_folded_codec_on_the_caas_fem(tmp_path):
     assert trained.meta["fem_sha256"] == per.fem_checksum and trained.meta["perception"] == per.name
     with pytest.raises(ConfigError, match="no such codec file"):
         run_stage(tmp_path / "b", steps=1, init=tmp_path / "missing.pt", progress=False, workers=0)
+    (tmp_path / "junk.pt").write_bytes(b"not a codec")
+    with pytest.raises(ModelMismatchError, match="not a saved torch file"):
+        run_stage(tmp_path / "c", steps=1, init=tmp_path / "junk.pt", progress=False, workers=0)
+    assert not (tmp_path / "b").exists() and not (tmp_path / "c").exists()

@@ -160,13 +160,13 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
     from spikesci.models.zoo import load_reconstruction
     from spikesci.train.recon3 import save_release
 
+    per = load_reconstruction(caas=True)
+    if cfg.init:  # before OUT exists: a bad --init leaves nothing behind
+        per = _init_perception(cfg.init, per.fem_checksum)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    per = load_reconstruction(caas=True)
-    if cfg.init:
-        per = _init_perception(cfg.init, per.fem_checksum)
     codec = ConventionalFeatureCodec(per.channels)
     codec.require()
     fam = copy.deepcopy(per.fam).train()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import pickle
 import struct
 from pathlib import Path
 
@@ -363,8 +364,10 @@ class FeatureCodec(nn.Module):
             if len(steps) < model.config.qualities or len(steps) > 16 or any(v < 0 for v in steps):
                 raise ValueError("bad residual steps")
             model.residual_steps = steps
-        except (ValueError, KeyError, RuntimeError, TypeError) as exc:
-            raise ModelMismatchError(f"{path}: not a usable spikesci codec weights file ({exc})") from None
+        except (ValueError, KeyError, RuntimeError, TypeError, pickle.UnpicklingError, EOFError) as exc:
+            unreadable = isinstance(exc, (pickle.UnpicklingError, EOFError))
+            reason = "not a saved torch file" if unreadable else str(exc).splitlines()[0][:120]
+            raise ModelMismatchError(f"{path}: not a usable spikesci codec weights file ({reason})") from None
         model.meta = blob.get("meta", {})
         model.sha256 = hashlib.sha256(data).hexdigest()
         return model.eval()

@@ -25,10 +25,11 @@ from spikesci.models.layers import dihedral, undihedral
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "perception"
-"""The FEM + FAM the codec, its stage-3 FAM and the classification heads are keyed to (release 2)."""
-RECONSTRUCT_MODEL = "perception-r3.5"
-"""The model of `reconstruct --method net` (release 3: full-resolution FEM, U-Net FAM). It replaces release 2
-for the learned codec once that codec is retrained on its features (the CAAS issue)."""
+"""Release 2: the FEM + FAM of the earlier learned codec ('sci-r2'), its stage-3 FAM and the release-2 heads,
+kept so that their streams decode; also the fallback where no release 3 is installed."""
+RECONSTRUCT_MODEL = "perception-r3.6"
+"""The model of `reconstruct --method net` (release 3: full-resolution FEM, U-Net FAM); release 3.4's FEM
+file, which every codec now codes, with the longest-trained 5-map FAM."""
 # The FEM + FAM that CAAS through x265 / SVT-AV1 encodes with (its fine-tuned FAM is keyed to this FEM) and
 # that the ATC NET curves run, so both sides of the paradigm comparison use the same network. Streams made
 # on an earlier FEM decode with the release they name (codec manifest: "x265-r3"), so this may move on.

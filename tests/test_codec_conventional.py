@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from spikesci.cli import main
-from spikesci.errors import ContainerError
+from spikesci.errors import ContainerError, SpikeSciError
 from spikesci.models.codec.conventional import (
     QUALITY_SETTINGS,
     ConventionalFeatureCodec,
@@ -85,6 +85,56 @@ def test_damaged_chunks_are_container_errors(video):
             codec.decompress(payload[:cut])
     with pytest.raises(ContainerError):
         codec.decompress(payload + b"\0")
+
+
+FORMAT_1 = {"x265": "51d06b0d1c797508a98c3c570d45b7719c5c1731e569c4991eb2ddba8fdb0a76",
+            "svt-av1": "4a71a7b3b6a419a5475878aec62f16e062ba10bdb7f0ff31bf3b64f0b2965d4a"}
+
+
+@pytest.mark.parametrize("video", VIDEOS)
+def test_format_2_chunks_say_their_depth_and_format_1_chunks_still_decode(video):
+    import hashlib
+    from pathlib import Path
+
+    f = _features()
+    ten, eight = ConventionalFeatureCodec(video=video, bits=10), ConventionalFeatureCodec(video=video, bits=8)
+    assert ten.sha256 == eight.sha256  # one codec family: FAMs and streams stay keyed
+    assert ConventionalFeatureCodec(video=video).bits == (10 if video == "x265" else 8)  # measured choice
+    p10, i10 = ten.compress(f, 4)
+    p8, i8 = eight.compress(f, 4)
+    assert p10[4] == p8[4] == 2 and (p10[14], p8[14]) == (10, 8)  # format byte; bits per sample
+    assert torch.equal(eight.decompress(p10)["x_hat"], i10["x_hat"])  # each chunk says its own depth
+    err10 = (i10["x_hat"] - f.double()).abs().mean().item()
+    err8 = (i8["x_hat"] - f.double()).abs().mean().item()
+    assert err10 < err8  # finer planes at the best quality
+    for depth in (0, 9, 16):
+        with pytest.raises(ContainerError, match="bits per sample"):
+            ten.decompress(p10[:14] + bytes([depth]) + p10[15:])
+    with pytest.raises(SpikeSciError, match="8 or 10 bits"):
+        ConventionalFeatureCodec(video=video, bits=12)
+    # a chunk written by release 3.4's code (format 1: 8-bit planes, a length per packet), committed
+    tag = video.replace("-", "")
+    old = (Path(__file__).parent / "fixtures" / f"kltchunk_v1_{tag}_q4.bin").read_bytes()
+    assert old[4] == 1
+    out = ten.decompress(old, expect=(4, 36, 44))["x_hat"]
+    assert hashlib.sha256(out.numpy().tobytes()).hexdigest() == FORMAT_1[video]
+    assert (out - f.double()).abs().mean().item() < 2 * err8  # and it is that picture, not another
+    for cut in (20, len(old) // 2, len(old) - 1):
+        with pytest.raises(ContainerError):
+            ten.decompress(old[:cut])
+
+
+def test_video_codecs_take_ten_bit_frames_only_where_they_can():
+    from spikesci.baselines import get_codec
+
+    frames = (np.arange(3 * 64 * 64).reshape(3, 64, 64) % 1024).astype(np.uint16)
+    x265 = get_codec("x265")
+    out = x265.decode(x265.encode(frames, 0, 3))  # CRF 0: near exact
+    assert out.dtype == np.uint16 and np.abs(out.astype(int) - frames).max() < 16
+    with pytest.raises(SpikeSciError, match="0..1023"):
+        x265.encode(frames * 2, 30, 3)
+    with pytest.raises(SpikeSciError, match="uint8"):
+        get_codec("x264").encode(frames, 30, 3)
 
 
 @pytest.fixture(scope="module")

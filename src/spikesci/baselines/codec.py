@@ -1,9 +1,10 @@
 """The one interface every conventional video codec implements, so a paradigm can loop over codecs.
 
-A codec takes a sequence of 8-bit grey frames (T, H, W), a quality setting (the codec's own CRF or QP; `None`
-asks for lossless coding) and a group-of-pictures length, and gives back a `Bitstream` whose size is the sum
-of the encoder's packet payloads plus any out-of-band codec header (extradata): an elementary stream with its
-in-band parameter sets, no container. `decode` returns the frames cropped back to (T, H, W).
+A codec takes a sequence of 8-bit grey frames (T, H, W) (or 10-bit ones as uint16, where `pix_fmt_10` says
+the codec takes them), a quality setting (the codec's own CRF or QP; `None` asks for lossless coding) and a
+group-of-pictures length, and gives back a `Bitstream` whose size is the sum of the encoder's packet payloads
+plus any out-of-band codec header (extradata): an elementary stream with its in-band parameter sets, no
+container. `decode` returns the frames cropped back to (T, H, W).
 Adding a codec is one subclass (see pyav.py and ffmpeg_cli.py), after CompressAI's bench tools.
 """
 
@@ -85,10 +86,13 @@ class Codec(ABC):
         if reason is not None:
             raise CodecUnavailable(f"codec {self.name}: {reason}")
 
+    pix_fmt_10: str | None = None  # the 10-bit pixel format, where the codec takes uint16 frames (0..1023)
+
     def encode(self, frames: np.ndarray, quality: int | None, gop: int = 8) -> Bitstream:
-        """Encode (T, H, W) uint8 grey frames; quality None = lossless (if the codec supports it)."""
+        """Encode (T, H, W) uint8 grey frames, or uint16 10-bit ones where the codec takes them; quality
+        None = lossless (if the codec supports it)."""
         self.require()
-        frames = check_frames(frames)
+        frames = check_frames(frames, ten_bit=self.pix_fmt_10 is not None)
         if quality is None and not self.supports_lossless:
             raise SpikeSciError(f"codec {self.name} has no lossless mode")
         if gop < 1:
@@ -99,7 +103,7 @@ class Codec(ABC):
         return Bitstream(self.name, quality, tuple(packets), bytes(extradata), h, w, t, *padded.shape[1:])
 
     def decode(self, stream: Bitstream) -> np.ndarray:
-        """Decoded (T, H, W) uint8 frames, cropped to the original size."""
+        """Decoded (T, H, W) frames (uint8, or uint16 for a 10-bit stream), cropped to the original size."""
         self.require()
         out = self._decode(stream)
         if out.shape[0] != stream.frames:
@@ -130,15 +134,21 @@ class Codec(ABC):
 
     @abstractmethod
     def _decode(self, stream: Bitstream) -> np.ndarray:
-        """Bitstream -> padded decoded frames (T, coded_height, coded_width) uint8."""
+        """Bitstream -> padded decoded frames (T, coded_height, coded_width), uint8 or (10-bit) uint16."""
 
 
-def check_frames(frames: np.ndarray) -> np.ndarray:
+def check_frames(frames: np.ndarray, ten_bit: bool = False) -> np.ndarray:
+    """(T, H, W) uint8 frames, or uint16 ones of at most 10 bits when the codec takes them (`ten_bit`)."""
     frames = np.asarray(frames)
     if frames.ndim != 3 or frames.shape[0] < 1 or min(frames.shape[1:]) < 1:
         raise SpikeSciError(f"expected grey frames (T, H, W), got shape {frames.shape}")
+    if ten_bit and frames.dtype == np.uint16:
+        if int(frames.max()) > 1023:
+            raise SpikeSciError("10-bit frames must hold values 0..1023")
+        return np.ascontiguousarray(frames)
     if frames.dtype != np.uint8:
-        raise SpikeSciError(f"expected 8-bit grey frames (uint8), got {frames.dtype}")
+        want = "8-bit (uint8) or 10-bit (uint16)" if ten_bit else "8-bit (uint8)"
+        raise SpikeSciError(f"expected {want} grey frames, got {frames.dtype}")
     return np.ascontiguousarray(frames)
 
 

@@ -67,7 +67,8 @@ class PyAVCodec(Codec):
         av = _av()
         t, h, w = frames.shape
         ctx = av.CodecContext.create(self.encoder, "w")
-        ctx.width, ctx.height, ctx.pix_fmt = w, h, self.pix_fmt
+        ctx.width, ctx.height = w, h
+        ctx.pix_fmt = self.pix_fmt if frames.dtype == np.uint8 else self.pix_fmt_10
         ctx.time_base = Fraction(1, FRAME_RATE)
         ctx.framerate = Fraction(FRAME_RATE, 1)
         ctx.gop_size = gop
@@ -85,12 +86,24 @@ class PyAVCodec(Codec):
         return packets, bytes(ctx.extradata or b"")
 
     def _to_frame(self, av, image: np.ndarray):
-        if self.pix_fmt == "gray":
-            return av.VideoFrame.from_ndarray(image, format="gray")
+        fmt = self.pix_fmt if image.dtype == np.uint8 else self.pix_fmt_10
+        if fmt.startswith("gray"):
+            return av.VideoFrame.from_ndarray(image, format=fmt)
         h, w = image.shape
-        chroma = np.full(h * w // 2, 128, np.uint8)
+        chroma = np.full(h * w // 2, 128 if image.dtype == np.uint8 else 512, image.dtype)
         planar = np.concatenate([image.reshape(-1), chroma]).reshape(h * 3 // 2, w)
-        return av.VideoFrame.from_ndarray(planar, format="yuv420p")
+        return av.VideoFrame.from_ndarray(planar, format=fmt)
+
+    def split(self, data: bytes) -> tuple[bytes, ...]:
+        """An elementary stream (packets concatenated: HEVC Annex B start codes, AV1 OBUs with sizes) cut
+        back into packets by FFmpeg's parser for the codec, so a container need not store packet lengths.
+        The decoder gets the same pictures either way (tested)."""
+        av = _av()
+        ctx = av.CodecContext.create(self._decoder_name(), "r")
+        try:
+            return tuple(bytes(p) for p in ctx.parse(data) + ctx.parse(None))
+        except av.error.FFmpegError as exc:
+            raise SpikeSciError(f"codec {self.name}: cannot split the stream: {exc}") from None
 
     def _decode(self, stream: Bitstream) -> np.ndarray:
         av = _av()
@@ -112,12 +125,14 @@ class PyAVCodec(Codec):
 
 
 def _luma(frame, height: int) -> np.ndarray:
-    """The Y plane of a decoded 8-bit gray / yuv frame, as (H, W) uint8."""
+    """The Y plane of a decoded gray / yuv frame, as (H, W) uint8 (8-bit) or uint16 (10-bit)."""
     name = frame.format.name
-    if name == "gray":
+    if name in ("gray", "gray10le"):
         return frame.to_ndarray()
-    if name in ("yuv420p", "yuvj420p", "yuv444p", "yuv422p"):
-        return frame.to_ndarray()[:height] if name in ("yuv420p", "yuvj420p") else frame.to_ndarray()[0]
+    if name in ("yuv420p", "yuvj420p", "yuv420p10le"):
+        return frame.to_ndarray()[:height]
+    if name in ("yuv444p", "yuv422p"):
+        return frame.to_ndarray()[0]
     raise SpikeSciError(f"unexpected decoded pixel format {name}")
 
 
@@ -146,6 +161,7 @@ class X265(PyAVCodec):
     supports_lossless = True
     speeds = {"fast": "fast", "medium": "medium", "strong": "slower"}
     encoder, decoders, pix_fmt = "libx265", ("hevc",), "gray"
+    pix_fmt_10 = "gray10le"
     min_size = (64, 64)  # x265 4.x corrupts the heap on frames narrower than 64 (measured at 36x44)
 
     def coded_size(self, height, width, quality):
@@ -171,6 +187,7 @@ class SvtAv1(PyAVCodec):
     qualities = (23, 31, 39, 47, 55, 63)
     speeds = {"fast": "10", "medium": "8", "strong": "4"}
     encoder, decoders, pix_fmt = "libsvtav1", ("libdav1d", "av1"), "yuv420p"
+    pix_fmt_10 = "yuv420p10le"
     align = 8
 
     def options(self, quality, gop):

@@ -48,7 +48,7 @@ def register(commands, bench) -> None:
     p.add_argument("--model", default=None, help="codec: shipped name or a codec .pt file (default: sci)")
     p.add_argument("--codec", choices=("learned", *CONVENTIONAL), default="learned",
                    help="learned = the learned feature codec (default); x265 / svt-av1 = the FEM's maps "
-                   "decorrelated (KLT), as 8-bit planes through x265 or SVT-AV1 (CAAS via a conventional "
+                   "decorrelated (KLT), as 10-bit (x265) or 8-bit (SVT-AV1) planes (CAAS via a conventional "
                    "codec, 7-14x fewer bits); all code release 3.4's FEM and decode with `spikesci decode`")
     p.add_argument("--cover", choices=("windows", "clip"), default="windows",
                    help="where feature maps go: windows = only where a map's whole window of spike frames is "

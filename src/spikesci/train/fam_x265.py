@@ -3,7 +3,7 @@
 Why: the FAM learned on exact FEM maps; x265 at moderate CRFs smooths the small residual KLT component that
 carries the last dB or two, and the FAM, never having seen coded maps, mistakes the artefacts for texture.
 Here the release-3 FEM stays frozen and every training window goes through the real codec
-(`ConventionalFeatureCodec.compress`: KLT, 8-bit planes, x265 and back: bit for bit what a decoder gets) at
+(`ConventionalFeatureCodec.compress`: KLT, 10-bit planes, x265 and back: bit for bit what a decoder gets) at
 a random quality, then the FAM is trained on the decoded maps with the L1 loss against the true luminance.
 Data come from the release-3 generator (`data.synth`, endless, a worker process); the schedule, EMA and
 checkpoints follow `train.recon3`. A share of windows (`clean`) stays uncoded, so the FAM still serves the

@@ -122,8 +122,14 @@ def test_training_command_writes_weights_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(r3.Recon3Config, "from_dict", Recon3Config.from_dict, raising=False)
     s = run_cli(_args(tmp_path))
     assert s["steps"] == 2 and (tmp_path / "fem.pt").exists() and (tmp_path / "fam.pt").exists()
-    s = run_cli(_args(tmp_path, steps=3, resume=True))
+    mixed = _args(tmp_path, steps=3, resume=True)
+    mixed.data_mix = "spike-reds"  # a resumed run may change its data mix and loss from then on
+    mixed.loss = "mse"
+    s = run_cli(mixed)
     assert s["steps"] == 3 and s["steps_this_run"] == 1
+    assert json.loads((tmp_path / "config.json").read_text())["loss"] == "mse"
+    data = json.loads((tmp_path / "config.json").read_text())["data"]
+    assert data["photo_fraction"] == 0.5 and data["speeds"][1] == [0.8, 0.02, 0.3] and data["size"] == 16
     lap = _args(tmp_path / "lap", steps=1)
     lap.lap_weight = 0.02
     assert run_cli(lap)["steps"] == 1

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 
 from spikesci.data.leaves import LeavesConfig, dead_leaves
-from spikesci.data.synth import SynthConfig, SynthStream, make_sample, simulate_camera
+from spikesci.data.synth import DATA_MIXES, SynthConfig, SynthStream, make_sample, simulate_camera, with_mix
 from spikesci.simulate.images import list_images
 
 SMALL = SynthConfig(size=24, frames=21)
@@ -62,3 +62,11 @@ def test_stream_resumes_where_it_stopped():
     first = [t for _, t in zip(range(3), SynthStream(SMALL, start=0))]
     later = next(iter(SynthStream(SMALL, start=2)))
     assert np.array_equal(first[2][0].numpy(), later[0].numpy())
+
+
+def test_named_mixes_change_only_motion_and_backgrounds():
+    assert with_mix(SynthConfig(), "default") == SynthConfig()
+    mixed = with_mix(SMALL, "spike-reds")
+    assert mixed.size == SMALL.size and mixed.frames == SMALL.frames and mixed.leaves == SMALL.leaves
+    assert mixed.speeds == DATA_MIXES["spike-reds"]["speeds"] != SMALL.speeds
+    assert abs(sum(w for w, _, _ in mixed.speeds) - 1) < 1e-9

@@ -81,6 +81,21 @@ class Sample:
     meta: dict
 
 
+# Named mixes for `spikesci train --data-mix NAME` (changing a run's mix, e.g. on resume). "spike-reds" puts
+# 80 % of samples in spike-REDS's motion range (0.02-0.3 px per spike frame; its clips move about 0.1-0.15)
+# and draws more real photos and videos: the mix of release 3.8's last 8,000 steps (docs/perception.md).
+DATA_MIXES: dict[str, dict] = {
+    "default": {"speeds": SynthConfig.speeds, "photo_fraction": 0.4, "video_fraction": 0.15},
+    "spike-reds": {"speeds": ((0.1, 0.0, 0.02), (0.8, 0.02, 0.3), (0.1, 0.3, 1.5)),
+                   "photo_fraction": 0.5, "video_fraction": 0.2},
+}
+
+
+def with_mix(cfg: SynthConfig, name: str) -> SynthConfig:
+    """`cfg` with the motion and background fractions of the named mix (DATA_MIXES); the rest kept."""
+    return replace(cfg, **DATA_MIXES[name])
+
+
 def _photo_names(cfg: SynthConfig) -> list[str]:
     """Bundled training photographs (never the held-out ones) or, for validation, only the held-out ones."""
     if cfg.split == "validation":

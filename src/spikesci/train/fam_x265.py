@@ -58,6 +58,7 @@ class FamX265Config:
     # start from this perception release or run folder (fem.pt, fam.pt) instead of CAAS_MODEL; its FEM must
     # be the CAAS FEM bit for bit (streams are keyed to it), its FAM may read more maps (e.g. release 3.5's 5)
     init: str = ""
+    loss: str = "l1"  # or "mse": the mean luminance, not the median (train/recon3.py says why)
     data: SynthConfig = field(default_factory=lambda: SynthConfig(frames=81))
 
     def to_dict(self) -> dict:
@@ -225,7 +226,7 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
                 g["lr"] = _lr(cfg, step)
             spikes, target = feed.next_batch()
             maps = coder.batch(spikes)
-            loss = F.l1_loss(fam(maps.contiguous()), target)
+            loss = (F.mse_loss if cfg.loss == "mse" else F.l1_loss)(fam(maps.contiguous()), target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

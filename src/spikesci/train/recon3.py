@@ -5,8 +5,8 @@ built to run for hours on one CPU core (or ten minutes on a GPU) and to continue
 - data generated on the fly in a worker process (`data.synth`), never the same sample twice; each sample
   is used twice under different flips/rotations (a spike camera is symmetric in space) through a shuffle
   buffer, which halves the simulator's share of the CPU;
-- Adam with a linear warm-up and a cosine decay over `steps`, L1 loss, an exponential moving average (EMA)
-  of the weights (the EMA is what ships);
+- Adam with a linear warm-up and a cosine decay over `steps`, L1 loss (or MSE, `loss`), an exponential
+  moving average (EMA) of the weights (the EMA is what ships);
 - a checkpoint (models, EMA, optimizer, step, samples consumed, elapsed time) every `ckpt_every` steps and
   on Ctrl-C, `resume=True` continues exactly there; `steps` may be raised on resume to train longer;
 - `minutes` stops at a wall-clock budget (the prepared GPU command uses it);
@@ -61,6 +61,10 @@ class Recon3Config:
     # train the FAM only: the FEM (end side) keeps its --init weights bit for bit, so streams, feature codecs
     # and classification heads keyed to its checksum stay valid while the cloud side improves
     freeze_fem: bool = False
+    # "l1" (releases 3-3.7) or "mse". L1 learns the median of the luminance a window's spikes allow, MSE
+    # their mean: the median of a dim pixel's right-skewed posterior lies below its mean, so L1-trained
+    # pictures come out about 1 % dark, which PSNR (an MSE) charges for; an MSE fine-tune removes that
+    loss: str = "l1"
     fem: FullResFEMConfig = field(default_factory=FullResFEMConfig)
     fam: UNetFAMConfig = field(default_factory=UNetFAMConfig)
     data: SynthConfig = field(default_factory=SynthConfig)
@@ -187,15 +191,19 @@ def load_checkpoint(path: Path, modules: dict, what: str, device="cpu") -> dict:
 
 
 def cli_overrides(cfg, args):
-    """A recipe config with the `train` command's --steps / --batch / --lr / --threads / --extra-photos /
-    --extra-videos."""
+    """A recipe config with the `train` command's --steps / --batch / --lr / --threads / --data-mix /
+    --extra-photos / --extra-videos."""
     from spikesci.errors import SpikeSciError
 
-    for name in ("steps", "batch", "lr", "threads", "lap_weight"):
+    for name in ("steps", "batch", "lr", "threads", "lap_weight", "loss"):
         if getattr(args, name, None) is not None:
             if name not in cfg.__dataclass_fields__:
                 raise SpikeSciError(f"--{name.replace('_', '-')} does not apply to this stage")
             cfg = replace(cfg, **{name: getattr(args, name)})
+    if getattr(args, "data_mix", None):
+        from spikesci.data.synth import with_mix
+
+        cfg = replace(cfg, data=with_mix(cfg.data, args.data_mix))
     if args.extra_photos:
         if not Path(args.extra_photos).is_dir():
             raise SpikeSciError(f"{args.extra_photos}: --extra-photos must be a folder (make training-data)")
@@ -292,12 +300,13 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
                 g["lr"] = _lr(cfg, step)
             spikes, target = feed.next_batch()
             spikes, target = spikes.to(dev, non_blocking=True), target.to(dev, non_blocking=True)
+            fit = F.mse_loss if cfg.loss == "mse" else F.l1_loss
             if cfg.lap_weight:
                 pred, feats = net(spikes.float(), with_features=True)
-                loss = F.l1_loss(pred, target) + cfg.lap_weight * laplacian_loss(feats.flatten(0, 1))
+                loss = fit(pred, target) + cfg.lap_weight * laplacian_loss(feats.flatten(0, 1))
             else:
                 pred = net(spikes.float())
-                loss = F.l1_loss(pred, target)
+                loss = fit(pred, target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -70,3 +70,12 @@ def test_named_mixes_change_only_motion_and_backgrounds():
     assert mixed.size == SMALL.size and mixed.frames == SMALL.frames and mixed.leaves == SMALL.leaves
     assert mixed.speeds == DATA_MIXES["spike-reds"]["speeds"] != SMALL.speeds
     assert abs(sum(w for w, _, _ in mixed.speeds) - 1) < 1e-9
+
+
+def test_ideal_camera_share_fires_without_floor_and_leaves_other_mixes_unchanged():
+    ideal = with_mix(SMALL, "spike-reds-ideal")
+    metas = [make_sample(ideal, i).meta for i in range(12)]
+    assert any(m["floor"] == 0.0 and m["white"] == 0.6 for m in metas)
+    assert any(m["floor"] > 0.0 for m in metas)
+    plain = with_mix(SMALL, "spike-reds")  # no ideal share: the same samples as before the field existed
+    assert np.array_equal(make_sample(plain, 3).spikes, make_sample(replace(plain, ideal=0.0), 3).spikes)

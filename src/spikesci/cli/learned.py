@@ -78,10 +78,11 @@ def register_train(commands) -> None:
     p.add_argument("--loss", choices=("l1", "mse"), default=None,
                    help="--stage perception3/reference/fam-x265: training loss (default l1; mse fits the "
                    "mean luminance, what PSNR scores); on --resume it replaces the run's")
-    p.add_argument("--data-mix", choices=("default", "spike-reds"), default=None,
+    p.add_argument("--data-mix", choices=("default", "spike-reds", "spike-reds-ideal"), default=None,
                    help="--stage perception3/reference/fam-x265: the simulated motion and background mix "
                    "(spike-reds: 80%% of samples at 0.02-0.3 px per spike frame, more real photos and "
-                   "videos); on --resume it replaces the run's mix from then on")
+                   "videos; spike-reds-ideal: half of them from an ideal camera); on --resume it replaces "
+                   "the run's mix from then on")
     p.add_argument("--gop", type=int, default=None, metavar="N",
                    help="--stage fam-x265: code N maps together as one GOP per training window, the FAM's "
                    "window at its middle (default: the FAM's own maps; streams use 32)")

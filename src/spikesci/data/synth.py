@@ -57,6 +57,10 @@ class SynthConfig:
     extra_photos: str | None = None  # folder of extra training photographs (`make training-data`)
     extra_videos: str | None = None  # folder of real training videos (`make training-data`), train split only
     video_fraction: float = 0.15  # backgrounds from those videos, when given (data/videos.py)
+    # samples from an ideal camera (white 0.6, no dark current, mismatch or read noise), as spike-REDS's
+    # simulator: a network trained only on noisy sensors discounts their dark current and reads such clips
+    # about 1.2 % dark (docs/perception.md, release 3.8)
+    ideal: float = 0.0
     leaves: LeavesConfig = field(default_factory=LeavesConfig)
 
     @classmethod
@@ -85,9 +89,11 @@ class Sample:
 # 80 % of samples in spike-REDS's motion range (0.02-0.3 px per spike frame; its clips move about 0.1-0.15)
 # and draws more real photos and videos: the mix of release 3.8's last 8,000 steps (docs/perception.md).
 DATA_MIXES: dict[str, dict] = {
-    "default": {"speeds": SynthConfig.speeds, "photo_fraction": 0.4, "video_fraction": 0.15},
+    "default": {"speeds": SynthConfig.speeds, "photo_fraction": 0.4, "video_fraction": 0.15, "ideal": 0.0},
     "spike-reds": {"speeds": ((0.1, 0.0, 0.02), (0.8, 0.02, 0.3), (0.1, 0.3, 1.5)),
-                   "photo_fraction": 0.5, "video_fraction": 0.2},
+                   "photo_fraction": 0.5, "video_fraction": 0.2, "ideal": 0.0},
+    "spike-reds-ideal": {"speeds": ((0.1, 0.0, 0.02), (0.8, 0.02, 0.3), (0.1, 0.3, 1.5)),
+                         "photo_fraction": 0.5, "video_fraction": 0.2, "ideal": 0.5},
 }
 
 
@@ -253,6 +259,8 @@ def make_sample(cfg: SynthConfig, index: int) -> Sample:
     lum = lo + (hi - lo) * np.clip(lum, 0, 1) ** gamma
     white, floor = rng.uniform(*cfg.white), rng.uniform(*cfg.floor)
     mismatch, noise = rng.uniform(*cfg.mismatch), rng.uniform(*cfg.read_noise)
+    if cfg.ideal and rng.random() < cfg.ideal:  # drawn only when asked: earlier mixes' streams stay the same
+        white, floor, mismatch, noise = 0.6, 0.0, 0.0, 0.0
     spikes = simulate_camera(rng, lum, white, floor, mismatch, noise)
     meta.update(white=white, floor=floor, brightest=hi)
     return Sample(spikes, lum[cfg.frames // 2].astype(np.float32), meta)

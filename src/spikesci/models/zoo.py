@@ -27,7 +27,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "perception"
 """Release 2: the FEM + FAM of the earlier learned codec ('sci-r2'), its stage-3 FAM and the release-2 heads,
 kept so that their streams decode; also the fallback where no release 3 is installed."""
-RECONSTRUCT_MODEL = "perception-r3.8"
+RECONSTRUCT_MODEL = "perception-r3.9"
 """The model of `reconstruct --method net` (release 3: full-resolution FEM, U-Net FAM); release 3.4's FEM
 file, which every codec now codes, with the longest-trained 5-map FAM."""
 # The FEM + FAM that CAAS through x265 / SVT-AV1 encodes with (its fine-tuned FAM is keyed to this FEM) and

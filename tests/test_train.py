@@ -113,3 +113,11 @@ def test_ddp_two_cpu_processes(cache, tmp_path):
     assert (tmp_path / "ddp" / "fam.pt").exists()
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["out"].endswith("ddp")
+
+
+def test_cli_train_refuses_recipe_flags_on_other_stages(tmp_path, capsys):
+    for flag, value in (("--loss", "mse"), ("--data-mix", "spike-reds")):
+        code = cli_main(["train", "--stage", "codec3", "--out", str(tmp_path / "none"), flag, value])
+        assert code != 0 and not (tmp_path / "none").exists()
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and flag in err[0] and "Traceback" not in err[0]

@@ -148,6 +148,11 @@ def build_config(args):
 
 
 def run_train(args) -> int:
+    if args.stage not in ("perception3", "reference", "fam-x265"):  # the release-3 recipes read them
+        for flag, value in (("--loss", args.loss), ("--data-mix", args.data_mix)):
+            if value is not None:
+                raise SpikeSciError(f"{flag} applies to --stage perception3, reference or fam-x265, "
+                                    f"not {args.stage}")
     if args.stage in ("perception3", "reference"):  # release 3: full-resolution FEM + U-Net FAM, or BaseNet
         from spikesci.train.recon3 import run_cli
 

@@ -59,7 +59,7 @@ class SynthConfig:
     video_fraction: float = 0.15  # backgrounds from those videos, when given (data/videos.py)
     # samples from an ideal camera (white 0.6, no dark current, mismatch or read noise), as spike-REDS's
     # simulator: a network trained only on noisy sensors discounts their dark current and reads such clips
-    # about 1.2 % dark (docs/perception.md, release 3.8)
+    # about 1.2 % dark (docs/perception.md, releases 3.8-3.9)
     ideal: float = 0.0
     leaves: LeavesConfig = field(default_factory=LeavesConfig)
 
@@ -92,9 +92,8 @@ DATA_MIXES: dict[str, dict] = {
     "default": {"speeds": SynthConfig.speeds, "photo_fraction": 0.4, "video_fraction": 0.15, "ideal": 0.0},
     "spike-reds": {"speeds": ((0.1, 0.0, 0.02), (0.8, 0.02, 0.3), (0.1, 0.3, 1.5)),
                    "photo_fraction": 0.5, "video_fraction": 0.2, "ideal": 0.0},
-    "spike-reds-ideal": {"speeds": ((0.1, 0.0, 0.02), (0.8, 0.02, 0.3), (0.1, 0.3, 1.5)),
-                         "photo_fraction": 0.5, "video_fraction": 0.2, "ideal": 0.5},
 }
+DATA_MIXES["spike-reds-ideal"] = {**DATA_MIXES["spike-reds"], "ideal": 0.5}  # release 3.9's last steps
 
 
 def with_mix(cfg: SynthConfig, name: str) -> SynthConfig:

@@ -58,7 +58,7 @@ class FamX265Config:
     # start from this perception release or run folder (fem.pt, fam.pt) instead of CAAS_MODEL; its FEM must
     # be the CAAS FEM bit for bit (streams are keyed to it), its FAM may read more maps (e.g. release 3.5's 5)
     init: str = ""
-    loss: str = "l1"  # or "mse": the mean luminance, not the median (train/recon3.py says why)
+    loss: str = "l1"  # or "mse": the mean luminance, not the median (what PSNR scores; train/recon3.py)
     data: SynthConfig = field(default_factory=lambda: SynthConfig(frames=81))
 
     def to_dict(self) -> dict:

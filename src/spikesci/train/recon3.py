@@ -61,9 +61,8 @@ class Recon3Config:
     # train the FAM only: the FEM (end side) keeps its --init weights bit for bit, so streams, feature codecs
     # and classification heads keyed to its checksum stay valid while the cloud side improves
     freeze_fem: bool = False
-    # "l1" (releases 3-3.7) or "mse". L1 learns the median of the luminance a window's spikes allow, MSE
-    # their mean: the median of a dim pixel's right-skewed posterior lies below its mean, so L1-trained
-    # pictures come out about 1 % dark, which PSNR (an MSE) charges for; an MSE fine-tune removes that
+    # "l1" (releases 3-3.7) or "mse" (release 3.8 on). L1 fits the median of the luminance a window's spikes
+    # allow, MSE the mean, which is what PSNR scores: 4,000 MSE steps gave +0.09 dB on spike-REDS
     loss: str = "l1"
     fem: FullResFEMConfig = field(default_factory=FullResFEMConfig)
     fam: UNetFAMConfig = field(default_factory=UNetFAMConfig)
@@ -191,8 +190,8 @@ def load_checkpoint(path: Path, modules: dict, what: str, device="cpu") -> dict:
 
 
 def cli_overrides(cfg, args):
-    """A recipe config with the `train` command's --steps / --batch / --lr / --threads / --data-mix /
-    --extra-photos / --extra-videos."""
+    """A recipe config with the `train` command's --steps / --batch / --lr / --threads / --lap-weight /
+    --loss / --data-mix / --extra-photos / --extra-videos."""
     from spikesci.errors import SpikeSciError
 
     for name in ("steps", "batch", "lr", "threads", "lap_weight", "loss"):
@@ -290,6 +289,7 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
     bar = tqdm(total=cfg.steps, initial=step, desc="train perception3", disable=not progress,
                dynamic_ncols=True)
     avg_loss, avg_psnr = None, None
+    fit = F.mse_loss if cfg.loss == "mse" else F.l1_loss
     restore_signals = catch_stop_signals()  # Ctrl-C or kill: stop at this step, save, report
     try:
         while step < cfg.steps:
@@ -300,7 +300,6 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
                 g["lr"] = _lr(cfg, step)
             spikes, target = feed.next_batch()
             spikes, target = spikes.to(dev, non_blocking=True), target.to(dev, non_blocking=True)
-            fit = F.mse_loss if cfg.loss == "mse" else F.l1_loss
             if cfg.lap_weight:
                 pred, feats = net(spikes.float(), with_features=True)
                 loss = fit(pred, target) + cfg.lap_weight * laplacian_loss(feats.flatten(0, 1))

@@ -35,13 +35,13 @@ def test_folded_forward_returns_the_input_layout(codec):
 
 def test_codec3_stage_warm_starts_a_folded_codec_on_the_caas_fem(tmp_path):
     from spikesci.models.zoo import load_reconstruction
-    from spikesci.train.codec_fold import run_stage
+    from spikesci.train.codec_fold import TRAINED_THROUGH, run_stage
 
     summary = run_stage(tmp_path, steps=2, batch=2, progress=False, workers=0)
     trained = FeatureCodec.load(summary["out"])
     per = load_reconstruction(caas=True)
     assert trained.config.fold == 2 and trained.config.in_channels == per.channels
-    assert trained.meta["fem_sha256"] == per.fem_checksum and trained.meta["perception"] == per.name
+    assert trained.meta["fem_sha256"] == per.fem_checksum and trained.meta["perception"] == TRAINED_THROUGH
     with pytest.raises(ConfigError, match="no such codec file"):
         run_stage(tmp_path / "b", steps=1, init=tmp_path / "missing.pt", progress=False, workers=0)
     (tmp_path / "junk.pt").write_bytes(b"not a codec")

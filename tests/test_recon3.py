@@ -140,8 +140,14 @@ def test_training_command_writes_weights_and_resumes(tmp_path, monkeypatch):
     other = tmp_path / "next"
     other.mkdir()
     assert compact_checkpoint(tmp_path / "ckpt.pt", other / "ckpt.pt")["step"] == 3
-    s = run_cli(_args(other, steps=4, resume=True))
+    bigger = _args(other, steps=4, resume=True)
+    bigger.crop = 24  # a resumed run may train on larger crops from then on
+    s = run_cli(bigger)
     assert s["steps"] == 4 and s["steps_this_run"] == 1
+    assert json.loads((other / "config.json").read_text())["data"]["size"] == 24
+    bigger.crop = 30
+    with pytest.raises(SpikeSciError, match="--crop must be a multiple of 8"):
+        run_cli(bigger)
     # a new run grown from this one: a deeper FAM, its first weights the trained ones
     grown = tmp_path / "grown"
     args = _args(grown, steps=1)

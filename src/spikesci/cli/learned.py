@@ -34,7 +34,9 @@ def register_train(commands) -> None:
     p.add_argument("--fem-steps", type=int, default=None)
     p.add_argument("--fam-steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--crop", type=int, default=None)
+    p.add_argument("--crop", type=int, default=None,
+                   help="training crop side in pixels (codec stages; perception3 / reference / fam-x265: the "
+                   "generated scene size, default 64)")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--lap-weight", type=float, default=None,
                    help="Laplacian constraint weight on the FEM maps (0 = off): stages fem, all, "

@@ -31,9 +31,10 @@ RECONSTRUCT_MODEL = "perception-r3.9"
 """The model of `reconstruct --method net` (release 3: full-resolution FEM, U-Net FAM); release 3.4's FEM
 file, which every codec now codes, with the longest-trained 5-map FAM."""
 # The FEM + FAM that CAAS through x265 / SVT-AV1 encodes with (its fine-tuned FAM is keyed to this FEM) and
-# that the ATC NET curves run, so both sides of the paradigm comparison use the same network. Streams made
-# on an earlier FEM decode with the release they name (codec manifest: "x265-r3"), so this may move on.
-CAAS_MODEL = "perception-r3.5"
+# that the ATC NET curves run: the best shipped network (since session 16; release 3.5 before), so CAAS is
+# measured against the strongest analyse-then-code anchor. Streams made on an earlier FEM decode with the
+# release they name (codec manifest: "x265-r3"), so this may move on.
+CAAS_MODEL = RECONSTRUCT_MODEL
 CHUNK_MAPS = 16  # feature maps computed at once (bounds memory on long clips)
 PHASES = ((0, 0), (1, 1), (0, 1), (1, 0))  # placements (dy, dx) of the FEM's 2x2 block grid
 # views (layers.dihedral) averaged by reconstruct(ensemble=n): identity, mirror, + half turns, + quarter turns

@@ -6,8 +6,8 @@ block of pixels into channels (`CodecConfig.fold = 2`) gives the transforms the 
 starts warm from the release-2 weights instead of from scratch. Training data come from the release-3
 generator (`data.synth`, endless, a worker process): spikes -> the frozen CAAS FEM -> GOPs of exact maps,
 the picture's luminance at the middle map. The loss is stage 3 with the task term (paper Fig. 7c):
-R + lambda_q * (feature_weight * D_feat + task_weight * D_rec), D_rec through the CAAS model's FAM, frozen,
-so that FAM decodes the result as it is.
+R + lambda_q * (feature_weight * D_feat + task_weight * D_rec), D_rec through release 3.4's FAM (same FEM
+file as the CAAS model), frozen, so that FAM decodes the result as it is.
 
     spikesci train --stage codec3 --out DIR [--steps N] [--init CODEC.pt] [--resume]
 """
@@ -24,6 +24,10 @@ import torch
 from spikesci.data.synth import SynthConfig, SynthStream
 
 FOLD = 2
+# The release whose frozen FAM the shipped learned codec (entry "sci") was trained through: release 3.4's
+# 3-map FAM. Its FEM file is CAAS_MODEL's (checked), so the codec codes what every other codec codes; naming
+# it here keeps `spikesci train --stage codec3` reproducing the manifest when CAAS_MODEL moves to a newer FAM.
+TRAINED_THROUGH = "perception-r3.4"
 
 
 class SynthFemSource:
@@ -54,7 +58,7 @@ def run_stage(out: str | Path, steps: int | None = None, batch: int | None = Non
     """`spikesci train --stage codec3`: OUT/codec.pt, a folded codec keyed to CAAS_MODEL's FEM."""
     from spikesci.errors import ConfigError
     from spikesci.models.codec import CodecConfig, FeatureCodec
-    from spikesci.models.zoo import WEIGHTS_DIR, load_reconstruction
+    from spikesci.models.zoo import WEIGHTS_DIR, load_perception, load_reconstruction
     from spikesci.train.codec_stage import CodecTrainConfig, train_codec
 
     if task_weight < 0 or feature_weight < 0:
@@ -66,7 +70,9 @@ def run_stage(out: str | Path, steps: int | None = None, batch: int | None = Non
     if not init.is_file():
         raise ConfigError(f"codec3: --init {init}: no such codec file")
     base = FeatureCodec.load(init)  # a damaged or foreign file is refused here, before any data is built
-    per = load_reconstruction(caas=True)
+    per, caas = load_perception(TRAINED_THROUGH), load_reconstruction(caas=True)
+    if per.fem_checksum != caas.fem_checksum:
+        raise ConfigError(f"codec3: {TRAINED_THROUGH}'s FEM is not the CAAS model's FEM")
     if base.config.channels != per.channels * FOLD * FOLD:
         raise ConfigError(f"codec3: --init {init} codes {base.config.channels} channels; the FEM's "
                           f"{per.channels} full-resolution channels fold to {per.channels * FOLD * FOLD}")

@@ -191,8 +191,14 @@ def load_checkpoint(path: Path, modules: dict, what: str, device="cpu") -> dict:
 
 def cli_overrides(cfg, args):
     """A recipe config with the `train` command's --steps / --batch / --lr / --threads / --lap-weight /
-    --loss / --data-mix / --extra-photos / --extra-videos."""
+    --loss / --data-mix / --crop / --extra-photos / --extra-videos."""
     from spikesci.errors import SpikeSciError
+
+    if getattr(args, "crop", None) is not None:  # the training crop side (the generator's scene size)
+        if args.crop < 16 or args.crop % 8:
+            raise SpikeSciError(f"--crop must be a multiple of 8, at least 16 (the U-Net halves it twice), "
+                                f"got {args.crop}")
+        cfg = replace(cfg, data=replace(cfg.data, size=args.crop))
 
     for name in ("steps", "batch", "lr", "threads", "lap_weight", "loss"):
         if getattr(args, name, None) is not None:

@@ -153,7 +153,7 @@ def test_bench_classify_takes_the_heads_of_the_codecs_fem():
     head was tuned on the learned codec's decoded maps), release 2 for the earlier learned codec."""
     from spikesci.tasks.evaluate import codec_heads
 
-    release = "r3.4"  # heads are named after the release that trained the FEM (CAAS_MODEL, 3.5, shares it)
+    release = "r3.4"  # heads are named after the release that trained the FEM (CAAS_MODEL, 3.9, shares it)
     if f"s-animals-{release}-coded" not in available_models():
         pytest.skip("heads of the x265 codec's FEM not shipped")
     pytest.importorskip("spikesci.sci")

@@ -116,7 +116,7 @@ def test_ddp_two_cpu_processes(cache, tmp_path):
 
 
 def test_cli_train_refuses_recipe_flags_on_other_stages(tmp_path, capsys):
-    for flag, value in (("--loss", "mse"), ("--data-mix", "spike-reds")):
+    for flag, value in (("--loss", "mse"), ("--data-mix", "spike-reds"), ("--crop", "96")):
         code = cli_main(["train", "--stage", "codec3", "--out", str(tmp_path / "none"), flag, value])
         assert code != 0 and not (tmp_path / "none").exists()
         err = capsys.readouterr().err.strip().splitlines()

@@ -35,8 +35,8 @@ def register_train(commands) -> None:
     p.add_argument("--fam-steps", type=int, default=None)
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--crop", type=int, default=None,
-                   help="training crop side in pixels (codec stages; perception3 / reference / fam-x265: the "
-                   "generated scene size, default 64)")
+                   help="training crop side in pixels (stages fem, fam, all, codec, codec-task, codec-fam; "
+                   "perception3 / reference / fam-x265: the generated scene size, default 64)")
     p.add_argument("--lr", type=float, default=None)
     p.add_argument("--lap-weight", type=float, default=None,
                    help="Laplacian constraint weight on the FEM maps (0 = off): stages fem, all, "
@@ -155,6 +155,8 @@ def run_train(args) -> int:
             if value is not None:
                 raise SpikeSciError(f"{flag} applies to --stage perception3, reference or fam-x265, "
                                     f"not {args.stage}")
+    if args.stage == "codec3" and args.crop is not None:  # its recipe trains on 64x64 crops, fixed
+        raise SpikeSciError("--crop does not apply to --stage codec3 (64x64 crops, fixed)")
     if args.stage in ("perception3", "reference"):  # release 3: full-resolution FEM + U-Net FAM, or BaseNet
         from spikesci.train.recon3 import run_cli
 

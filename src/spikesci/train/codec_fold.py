@@ -38,12 +38,11 @@ class SynthFemSource:
     def __init__(self, perception, maps: int, batch: int, data: SynthConfig, seed: int, workers: int = 1,
                  start: int = 0):
         from spikesci.train.fam_x265 import CodedWindows
-        from spikesci.train.recon3 import ReuseBuffer
+        from spikesci.train.recon3 import ReuseBuffer, stream_loader
 
         self.windows = CodedWindows(perception, None, np.random.default_rng(seed), 0.0, gop=maps)
         stream = SynthStream(replace(data, frames=self.windows.frames()), start=start)
-        loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
-                                             persistent_workers=workers > 0)
+        loader = stream_loader(stream, workers)
         self.feed = ReuseBuffer(loader, batch, 2, seed)
 
     def sample(self, rng, batch: int, maps: int, crop: int):

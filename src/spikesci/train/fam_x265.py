@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from spikesci.data.synth import SynthConfig, SynthStream, make_sample
 from spikesci.models.codec.conventional import QUALITY_SETTINGS
 from spikesci.train.interrupt import catch_stop_signals
-from spikesci.train.recon3 import ReuseBuffer, _lr, load_checkpoint, psnr
+from spikesci.train.recon3 import ReuseBuffer, _lr, load_checkpoint, psnr, stream_loader
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,8 @@ class FamX265Config:
     # training GOP, with the FAM's window at its middle, shows the FAM those artefacts
     gop: int = 0
     # start from this perception release or run folder (fem.pt, fam.pt) instead of CAAS_MODEL; its FEM must
-    # be the CAAS FEM bit for bit (streams are keyed to it), its FAM may read more maps (e.g. release 3.5's 5)
+    # be the CAAS FEM bit for bit (streams are keyed to it), its FAM may read another number of maps (e.g.
+    # release 3.4's 3)
     init: str = ""
     loss: str = "l1"  # or "mse": the mean luminance, not the median (what PSNR scores; train/recon3.py)
     data: SynthConfig = field(default_factory=lambda: SynthConfig(frames=81))
@@ -184,8 +185,7 @@ def train(out: str | Path, cfg: FamX265Config = FamX265Config(), resume: bool = 
     coder = CodedWindows(per, codec, np.random.default_rng([cfg.seed, step]), cfg.clean, cfg.qualities,
                          cfg.gop)
     data = replace(cfg.data, frames=coder.frames())
-    loader = torch.utils.data.DataLoader(SynthStream(data, start=consumed), batch_size=None,
-                                         num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
+    loader = stream_loader(SynthStream(data, start=consumed), cfg.workers)
     feed = ReuseBuffer(loader, cfg.batch, cfg.reuse, cfg.seed + step)
     vdata = replace(data, split="validation", size=96)
     samples = [make_sample(vdata, i) for i in range(cfg.val_samples)]

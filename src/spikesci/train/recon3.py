@@ -34,7 +34,7 @@ from spikesci.models.extract import laplacian_loss
 from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
 from spikesci.models.layers import dihedral
-from spikesci.train.interrupt import catch_stop_signals
+from spikesci.train.interrupt import catch_stop_signals, exit_quietly_on_sigterm
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,13 @@ class Recon3Net(nn.Module):
 
 def frames_needed(fem: FullResFEMConfig, fam: UNetFAMConfig) -> int:
     return 2 * (fem.stride * (fam.maps // 2) + max(fem.lookback, fem.lookahead)) + 1
+
+
+def stream_loader(stream, workers: int) -> torch.utils.data.DataLoader:
+    """The generator's samples one by one from `workers` processes (0: in this one), kept alive across
+    epochs; a worker stopped with its process group exits quietly, so the run still saves."""
+    return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
+                                       persistent_workers=workers > 0, worker_init_fn=exit_quietly_on_sigterm)
 
 
 class ReuseBuffer:
@@ -267,8 +274,7 @@ def train(out: str | Path, cfg: Recon3Config, resume: bool = False, minutes: flo
             raise ValueError("the checkpoint was trained with another model shape")
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     stream = SynthStream(cfg.data, start=consumed)
-    loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=cfg.workers,
-                                         persistent_workers=cfg.workers > 0)
+    loader = stream_loader(stream, cfg.workers)
     feed = ReuseBuffer(loader, cfg.batch, cfg.reuse, cfg.seed + step)
     val = validation_set(cfg)
     clips = clips or []

@@ -14,10 +14,10 @@ from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
 from spikesci.models.layers import dihedral, undihedral
 from spikesci.models.zoo import Perception
+from spikesci.train.feed import ReuseBuffer
 from spikesci.train.recon3 import (
     Recon3Config,
     Recon3Net,
-    ReuseBuffer,
     compact_checkpoint,
     frames_needed,
     run_cli,

@@ -38,7 +38,7 @@ class SynthFemSource:
     def __init__(self, perception, maps: int, batch: int, data: SynthConfig, seed: int, workers: int = 1,
                  start: int = 0):
         from spikesci.train.fam_x265 import CodedWindows
-        from spikesci.train.recon3 import ReuseBuffer, stream_loader
+        from spikesci.train.feed import ReuseBuffer, stream_loader
 
         self.windows = CodedWindows(perception, None, np.random.default_rng(seed), 0.0, gop=maps)
         stream = SynthStream(replace(data, frames=self.windows.frames()), start=start)

@@ -30,8 +30,9 @@ import torch.nn.functional as F
 
 from spikesci.data.synth import SynthConfig, SynthStream, make_sample
 from spikesci.models.codec.conventional import QUALITY_SETTINGS
+from spikesci.train.feed import ReuseBuffer, stream_loader
 from spikesci.train.interrupt import catch_stop_signals
-from spikesci.train.recon3 import ReuseBuffer, _lr, load_checkpoint, psnr, stream_loader
+from spikesci.train.recon3 import _lr, load_checkpoint, psnr
 
 
 @dataclass(frozen=True)

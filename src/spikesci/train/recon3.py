@@ -33,8 +33,8 @@ from spikesci.models.basenet import BaseNet
 from spikesci.models.extract import laplacian_loss
 from spikesci.models.fam_unet import UNetFAM, UNetFAMConfig
 from spikesci.models.fem_fullres import FullResFEM, FullResFEMConfig
-from spikesci.models.layers import dihedral
-from spikesci.train.interrupt import catch_stop_signals, exit_quietly_on_sigterm
+from spikesci.train.feed import ReuseBuffer, stream_loader
+from spikesci.train.interrupt import catch_stop_signals
 
 
 @dataclass(frozen=True)
@@ -110,38 +110,6 @@ class Recon3Net(nn.Module):
 
 def frames_needed(fem: FullResFEMConfig, fam: UNetFAMConfig) -> int:
     return 2 * (fem.stride * (fam.maps // 2) + max(fem.lookback, fem.lookahead)) + 1
-
-
-def stream_loader(stream, workers: int) -> torch.utils.data.DataLoader:
-    """The generator's samples one by one from `workers` processes (0: in this one), kept alive across
-    epochs; a worker stopped with its process group exits quietly, so the run still saves."""
-    return torch.utils.data.DataLoader(stream, batch_size=None, num_workers=workers,
-                                       persistent_workers=workers > 0, worker_init_fn=exit_quietly_on_sigterm)
-
-
-class ReuseBuffer:
-    """Yields each sample of `source` `reuse` times under different dihedral transforms, shuffled through a
-    buffer, in batches. Deterministic for a seed."""
-
-    def __init__(self, source, batch: int, reuse: int, seed: int, size: int = 64):
-        self.source, self.batch, self.reuse = iter(source), batch, reuse
-        self.rng = np.random.default_rng([seed, 11])
-        self.buf: list[tuple[torch.Tensor, torch.Tensor]] = []
-        self.size = size
-        self.pulled = 0  # samples taken from the source (what a resumed run skips)
-
-    def _fill(self) -> None:
-        while len(self.buf) < self.size:
-            spikes, target = next(self.source)
-            self.pulled += 1
-            for k in self.rng.permutation(8)[: self.reuse]:
-                self.buf.append((dihedral(spikes, int(k)), dihedral(target, int(k))))
-
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        self._fill()
-        pick = sorted(self.rng.choice(len(self.buf), self.batch, replace=False), reverse=True)
-        items = [self.buf.pop(int(i)) for i in pick]
-        return torch.stack([a for a, _ in items]), torch.stack([b for _, b in items])
 
 
 def _lr(cfg: Recon3Config, step: int) -> float:

@@ -27,6 +27,7 @@ import torch
 from spikesci.errors import ContainerError, ModelMismatchError, SpikeSciError
 from spikesci.io.container import ContainerWriter
 from spikesci.models.codec import FeatureCodec
+from spikesci.sci_frames import COVERS, aligned_frames, map_frames  # noqa: F401 - part of sci's API
 from spikesci.sci_header import (  # noqa: F401 - the constants are part of this facade
     CONVENTIONAL,
     DEFAULT_CODEC,
@@ -285,23 +286,14 @@ def encode_spikes(spikes: np.ndarray, path: str | Path, quality: int = DEFAULT_Q
     return out
 
 
-COVERS = ("windows", "clip")
-
-
-def map_frames(length: int, stride: int) -> np.ndarray:
-    """Map times that cover a whole clip of `length` frames: one every `stride` frames from stride // 2, so
-    each spike frame lies within stride / 2 of a map (the windows at the ends are mirrored in time)."""
-    if length <= stride:
-        return np.array([length // 2])
-    return np.arange(stride // 2, length, stride)
-
-
 def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY, height: int = 250,
                 width: int = 400, model: str | None = None, progress: bool = False,
-                gop: int | None = None, motion: str = "rdo", cover: str = "windows") -> dict:
+                gop: int | None = None, motion: str = "rdo", cover: str = "windows",
+                at: int | None = None) -> dict:
     """`.dat` / `.npz` spike file -> `.sci`. `cover`: "windows" places maps only where their whole window of
     spike frames lies inside the clip (the default, the measured rate points); "clip" covers every frame
-    (`map_frames`), at the cost of a map or two more and mirrored windows at the ends."""
+    (`map_frames`), at the cost of a map or two more and mirrored windows at the ends. `at`: shift the
+    map grid so that one map lies on this spike frame (`aligned_frames`)."""
     from spikesci.io.spikes import read_spikes
 
     if cover not in COVERS:
@@ -309,9 +301,13 @@ def encode_file(src: str | Path, dst: str | Path, quality: int = DEFAULT_QUALITY
     spikes = read_spikes(src, height=height, width=width)
     if spikes.shape[0] == 0:
         raise SpikeSciError(f"{src}: holds no frames (an empty spike file)")
-    frames = None
-    if cover == "clip":
-        frames = map_frames(spikes.shape[0], load_model(model).perception.stride)
+    frames, length = None, spikes.shape[0]
+    if at is not None:
+        per = load_model(model).perception
+        first, last = (0, length - 1) if cover == "clip" else (per.lookback, length - 1 - per.lookahead)
+        frames = aligned_frames(length, per.stride, at, first, last)
+    elif cover == "clip":
+        frames = map_frames(length, load_model(model).perception.stride)
     return encode_spikes(spikes, dst, quality, model=model, progress=progress, gop=gop, motion=motion,
                          frames=frames)
 

@@ -55,6 +55,10 @@ def register(commands, bench) -> None:
                    "inside the clip (default; the first and last ~20 frames get no picture), clip = "
                    "every stride frames from the start, so decode has a picture for every part of the clip "
                    "(windows mirrored at the ends; a map or two more)")
+    p.add_argument("--at", type=int, default=None, metavar="FRAME",
+                   help="shift the maps so that one lies on this spike frame (e.g. a ground-truth "
+                   "frame); by default they lie every stride frames from the first whole window, and "
+                   "`decode --frame` takes the nearest, up to stride / 2 frames away")
     add_size_args(p)
     add_force_arg(p)
     p.add_argument("--json", action="store_true", help="print a JSON object (bytes, bpp, seconds, ...)")
@@ -121,7 +125,7 @@ def run_encode(args: argparse.Namespace) -> int:
     model = args.model if args.codec == "learned" else args.codec
     stats = encode_file(src, out, args.quality, args.height, args.width, model=model,
                         progress=show_progress(args.json), gop=args.gop, motion=args.motion,
-                        cover=args.cover)
+                        cover=args.cover, at=args.at)
     if args.json:
         print_json(stats)
     else:
@@ -320,6 +324,10 @@ def _report(summary: dict, args: argparse.Namespace, where: Path) -> int:
     covered = summary.get("covered")
     span = f", spike frames {covered[0]}..{covered[1]} of 0..{summary['clip_frames'] - 1}" if covered else ""
     print(f"{where}: {summary['maps']} maps decoded ({args.task}{span})")
+    asked, got = getattr(args, "frame", None), summary.get("frames") or []
+    if asked is not None and len(got) == 1 and got[0] != asked:
+        print(f"picture of spike frame {got[0]}, the map nearest --frame {asked} (maps every "
+              f"{summary.get('stride')} frames; `encode --at {asked}` puts one on it)")
     if "white_rate" in summary:
         print(f"white rate {summary['white_rate']:.4g} ({summary['white_rate_mode']})")
     if "label" in summary:

@@ -57,8 +57,9 @@ def _reds_items(folder: Path, quick: bool) -> list[dict]:
 def _map_frames(per, t_len: int, anchor: int | None) -> np.ndarray:
     if anchor is None:
         return per.default_frames(t_len)
-    lo = anchor - ((anchor - per.lookback) // per.stride) * per.stride
-    return np.arange(lo, t_len - per.lookahead, per.stride)
+    from spikesci.sci_frames import aligned_frames
+
+    return aligned_frames(t_len, per.stride, anchor, per.lookback, t_len - 1 - per.lookahead)
 
 
 def _eval_indices(frames: np.ndarray, item: dict, maps: int) -> list[int]:

@@ -47,3 +47,13 @@ def test_encode_at_puts_a_map_on_the_asked_frame(tmp_path, capsys, cover, at, fi
     assert main(["encode", str(tmp_path / "clip.npz"), "-o", str(tmp_path / "bad.sci"), "--at", "5"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--at 5" in err[0] and not (tmp_path / "bad.sci").exists()
+
+
+def test_encode_at_on_a_clip_shorter_than_a_window_is_one_clear_line(tmp_path, capsys):
+    scene = make_scene(preset("slow", height=32, width=32, frames=24, sprites=0), seed=6)
+    write_npz(tmp_path / "short.npz", scene.spikes)
+    assert main(["encode", str(tmp_path / "short.npz"), "-o", str(tmp_path / "s.sci"), "--at", "10"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "shorter than one map's window" in err[0] and not (tmp_path / "s.sci").exists()
+    assert main(["encode", str(tmp_path / "short.npz"), "-o", str(tmp_path / "s.sci"), "--at", "10",
+                 "--cover", "clip"]) == 0

@@ -226,3 +226,16 @@ def test_paradigms_refines_a_two_point_atc_curve(clip):
     plain = run_paradigms([clip], replace(cfg, refine=False), progress=False,
                           log=lambda _: None)["points"]
     assert {p["setting"] for p in plain} == {"x264 crf=22", "x264 crf=47"}
+
+
+def test_cli_runs_as_the_issue_wrote_it_with_a_default_output(tmp_path, capsys, monkeypatch):
+    """`spikesci bench paradigms CLIP.dat --frame 150` (no --out): results go to bench_out/paradigms, and
+    earlier results there are kept unless --force."""
+    monkeypatch.chdir(tmp_path)
+    done = tmp_path / "bench_out" / "paradigms" / "results.json"
+    done.parent.mkdir(parents=True)
+    done.write_text("{}")
+    assert main(["bench", "paradigms", "CLIP.dat", "--frame", "150"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "already exists" in err and "--force" in err and len(err.splitlines()) == 1
+    assert done.read_text() == "{}"

@@ -23,6 +23,9 @@ def aligned_frames(length: int, stride: int, at: int, first: int, last: int) -> 
     """Map times every `stride` frames within first..last that pass through spike frame `at` (a frame the
     user wants a picture of exactly, e.g. a ground-truth frame: elsewhere the nearest map is up to
     stride / 2 frames away, which moving scenes pay for in PSNR)."""
+    if first > last:
+        raise SpikeSciError(f"--at {at}: this clip of {length} frames is shorter than one map's window "
+                            f"(use --cover clip)")
     if not first <= at <= last:
         raise SpikeSciError(f"--at {at}: maps can lie on spike frames {first}..{last} of this clip "
                             f"(0..{length - 1}; --cover clip allows every frame)")

@@ -21,7 +21,9 @@ def register(commands, bench) -> None:
     )
     add = p.add_argument
     add("files", nargs="*", metavar="FILE", help=".dat/.npz clips to add to the suite")
-    add("--out", required=True, help="output folder (created if missing)")
+    add("--out", default="bench_out/paradigms",
+        help="output folder (created if missing; default bench_out/paradigms, refused if it already holds "
+        "results unless --force)")
     add("--suite", default=None, help="simulated suite: heldout (default), small (--quick) or none")
     add("--quick", action="store_true", help="small run: small suite, 4 qualities, 2 eval frames")
     add("--frame", type=int, default=None, help="spike frame of a .png ground truth (default: middle)")
